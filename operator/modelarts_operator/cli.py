@@ -1,0 +1,70 @@
+"""The `modelarts-operator` command line: one sub-command per job, each a thin wrapper."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _mnist_fetch(args: argparse.Namespace) -> int:
+    from modelarts_operator import mnist
+
+    files = mnist.fetch_mnist(args.dest)
+    for name, path in files.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def _serve_model(args: argparse.Namespace) -> int:
+    from modelarts_operator.serving import server
+
+    server.serve(args.model_dir, host=args.host, port=args.port, model_name=args.model_name)
+    return 0
+
+
+def _local_kube(args: argparse.Namespace) -> int:
+    from modelarts_operator.localkube import server
+
+    server.serve(host=args.host, port=args.port, kubeconfig=args.kubeconfig, state_file=args.state_file)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelarts-operator", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    mnist = commands.add_parser("mnist", help="MNIST data set tools").add_subparsers(dest="action", required=True)
+    fetch = mnist.add_parser("fetch", help="fetch and verify the four MNIST files into a folder")
+    fetch.add_argument("--dest", required=True, help="folder to write the .gz files into")
+    fetch.set_defaults(func=_mnist_fetch)
+
+    local = commands.add_parser("local", help="the local stack").add_subparsers(dest="action", required=True)
+    serve = local.add_parser("serve-model", help="serve a ModelArts model package over HTTP")
+    serve.add_argument("--model-dir", required=True, help="the package folder (config.json, customize_service.py, SavedModel)")
+    serve.add_argument("--model-name", default="model", help="name passed to the service class")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.set_defaults(func=_serve_model)
+
+    kube = local.add_parser("kube", help="run the local Kubernetes API emulator")
+    kube.add_argument("--host", default="127.0.0.1")
+    kube.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    kube.add_argument("--kubeconfig", default=".local/kubeconfig", help="where to write the kubeconfig")
+    kube.add_argument("--state-file", default=None, help="persist objects here (default: memory only)")
+    kube.set_defaults(func=_local_kube)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
