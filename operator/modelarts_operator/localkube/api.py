@@ -79,7 +79,7 @@ class Api:
         obj = self._check_body(rt, version, body)
         meta = obj["metadata"]
         if rt.namespaced:
-            if meta.get("namespace", namespace) != namespace:
+            if meta.get("namespace") not in (None, "", namespace):
                 raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
             meta["namespace"] = namespace
             self._check_namespace_open(namespace)
@@ -137,10 +137,10 @@ class Api:
                 obj.pop("status", None)
                 if "status" in current:
                     obj["status"] = current["status"]
-        if rt.custom or rt.key == CRD_KEY:
-            if _spec_part(rt, obj) != _spec_part(rt, current):
-                obj["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         warnings = self._admit(rt, version, obj, current, strict)
+        # Counted after defaulting, so a replace that restates defaults is no spec change.
+        if (rt.custom or rt.key == CRD_KEY) and _spec_part(rt, obj) != _spec_part(rt, current):
+            obj["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         if _without_type(obj) == _without_type(current):
             return present(rt, version, current), warnings  # a no-op write is not stored, like the real server
         if dry_run:
@@ -302,7 +302,7 @@ class Api:
             data = obj.setdefault("data", {}) or {}
             data.update({k: base64.b64encode(v.encode()).decode() for k, v in string_data.items()})
             obj["data"] = data
-            obj.setdefault("type", "Opaque")
+            obj["type"] = obj.get("type") or "Opaque"
         if rt.key == NAMESPACE_KEY:
             obj.setdefault("status", {}).setdefault("phase", "Active")
         if rt.key == CRD_KEY:

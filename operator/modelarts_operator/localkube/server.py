@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from . import protobuf
 from .api import Api, present
 from .discovery import SERVER_VERSION, Registry, ResourceType
 from .errors import ApiError, bad_request, method_not_allowed, resource_not_found
@@ -195,6 +196,9 @@ class KubeServer:
 
     @staticmethod
     async def _body(request: web.Request, optional: bool = False) -> Any:
+        content_type = request.headers.get("Content-Type", "")
+        if "protobuf" in content_type:
+            return protobuf.decode(await request.read())
         text = await request.text()
         if not text.strip():
             if optional:

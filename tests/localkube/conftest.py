@@ -1,0 +1,147 @@
+"""Fixtures: a LocalKube per test, with kubectl and the Python client pointed at it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+import yaml
+
+from modelarts_operator.localkube.server import LocalKube
+
+CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+    categories: [modelarts]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Target, type: string, jsonPath: .spec.target}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [target]
+            x-kubernetes-validations:
+            - rule: "self.replicas <= 5 || self.size == 'big'"
+              message: more than 5 replicas need size big
+            properties:
+              target: {type: string, pattern: '^obs://'}
+              replicas: {type: integer, minimum: 1, maximum: 10, default: 1}
+              size: {type: string, enum: [small, big], default: small}
+              port: {x-kubernetes-int-or-string: true}
+              bucket:
+                type: string
+                x-kubernetes-validations:
+                - {rule: "self == oldSelf", message: bucket is immutable}
+              tags: {type: array, maxItems: 2, items: {type: string, minLength: 1}}
+              extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
+"""
+
+
+def make_widget(name: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name},
+            "spec": {"target": "obs://bucket/data", **spec}}
+
+
+def poll(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until `condition()` is truthy; its value, or AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalKube]:
+    kubeconfig = tmp_path / "kubeconfig"
+    with LocalKube(kubeconfig=kubeconfig) as server:
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "kubecache"))
+        # The client read $KUBECONFIG at import time; Kopf loads the default location.
+        monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+        yield server
+
+
+class Kubectl:
+    def __init__(self, kube: LocalKube, tmp_path: Path) -> None:
+        self.kube, self.tmp_path = kube, tmp_path
+
+    def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        env = {"KUBECONFIG": str(self.kube.kubeconfig), "KUBECACHEDIR": str(self.tmp_path / "kubecache"),
+               "HOME": str(self.tmp_path), "PATH": "/usr/bin:/bin"}
+        result = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True, env=env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def __call__(self, *args: str, **kwargs: Any) -> str:
+        return self.run(*args, **kwargs).stdout
+
+    def apply(self, manifest: str | dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self.run("apply", "-f", "-", input=text, check=check)
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json"))
+
+
+@pytest.fixture
+def kubectl(kube: LocalKube, tmp_path: Path) -> Kubectl:
+    return Kubectl(kube, tmp_path)
+
+
+@pytest.fixture
+def client(kube: LocalKube) -> Iterator[kubernetes.client.ApiClient]:
+    api_client = kubernetes.config.new_client_from_config(config_file=str(kube.kubeconfig))
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture
+def crd(kubectl: Kubectl) -> dict[str, Any]:
+    kubectl.apply(CRD)
+    kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=10s")
+    return yaml.safe_load(CRD)
+
+
+# Test modules cannot import conftest under --import-mode=importlib: helpers come as fixtures.
+@pytest.fixture
+def widget() -> Callable[..., dict[str, Any]]:
+    return make_widget
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Any]:
+    return poll
