@@ -1,0 +1,1 @@
+"""The import path ModelArts inference code expects (`model_service.tfserving_model_service`)."""

@@ -1,0 +1,19 @@
+"""Helpers shared by test modules (pytest's conftest is not importable in importlib mode)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOT_FILE = ROOT / "model_code" / "train_mnist_tf.py"
+
+
+def run_boot_file(data_url, train_url, *hyperparameters: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, str(BOOT_FILE), f"--data_url={data_url}", f"--train_url={train_url}", *hyperparameters],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
