@@ -12,7 +12,6 @@ from typing import Any
 import kubernetes
 import pytest
 import yaml
-
 from modelarts_operator.localkube.server import LocalKube
 
 CRD = """

@@ -207,7 +207,7 @@ class Api:
 
     def _remove(self, rt: ResourceType, obj: Obj) -> Obj:
         meta = obj["metadata"]
-        removed = self.store.remove(rt.key, meta.get("namespace", ""), meta["name"])
+        removed = self.store.remove(rt.key, obj)
         if rt.key == CRD_KEY:
             self.registry.unregister((removed["spec"]["group"], removed["spec"]["names"]["plural"]))
         if rt.namespaced:

@@ -34,6 +34,11 @@ def _json(body: Any, status: int = 200, warnings: list[str] = ()) -> web.Respons
     return web.Response(text=json.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter as Go's strconv.ParseBool reads it (the Python client sends "True")."""
+    return (value or "").lower() in ("1", "t", "true")
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -154,7 +159,7 @@ class KubeServer:
         if name is None:
             accepts = self._selector(query)
             if request.method == "GET":
-                if query.get("watch") in ("true", "1"):
+                if _flag(query.get("watch")):
                     return await self._watch(request, rt, version, namespace, accepts)
                 items, rv = self.api.list(rt, namespace, accepts)
                 return self._list_response(request, rt, version, items, rv)
@@ -241,7 +246,7 @@ class KubeServer:
             timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
         except ValueError as error:
             raise bad_request(f"invalid watch parameter: {error}") from error
-        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        bookmarks = _flag(query.get("allowWatchBookmarks"))
         as_table = self._wants_table(request)
         include_object = query.get("includeObject", "Metadata")
         watcher = Watcher(rt.key, namespace, accepts)

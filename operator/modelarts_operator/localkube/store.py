@@ -96,10 +96,12 @@ class Store:
         self._emit(Event(self.rv, key, event_type, obj))
         return copy.deepcopy(obj)
 
-    def remove(self, key: Key, namespace: str, name: str) -> Obj:
-        # A copy: the stored object is also the body of an earlier event in the history.
-        obj = copy.deepcopy(self._bucket(key).pop((namespace, name)))
+    def remove(self, key: Key, obj: Obj) -> Obj:
+        """Delete an object; the DELETED event carries `obj`, its final state."""
+        meta = obj["metadata"]
+        del self._bucket(key)[(meta.get("namespace", ""), meta["name"])]
         self.rv += 1
+        obj = copy.deepcopy(obj)
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self._emit(Event(self.rv, key, "DELETED", obj))
         return copy.deepcopy(obj)
