@@ -1,0 +1,58 @@
+"""Bounded retries with exponential backoff and full jitter, and a concurrency limit per endpoint."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from modelarts_operator.cloud.errors import CloudError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # calls in all, the first included
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    deadline_s: float = 60.0  # no new attempt starts after this much time
+    max_concurrent_per_endpoint: int = 8
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter (AWS architecture blog): spreads a burst of throttled clients apart."""
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** attempt))
+
+
+DEFAULT_POLICY = RetryPolicy()
+NO_RETRY = RetryPolicy(attempts=1)
+
+_limits: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_limits_lock = threading.Lock()
+
+
+def endpoint_slot(endpoint: str, limit: int) -> threading.BoundedSemaphore:
+    """One semaphore per endpoint, shared by every client in the process."""
+    with _limits_lock:
+        return _limits.setdefault((endpoint, limit), threading.BoundedSemaphore(limit))
+
+
+def with_retries(operation: str, call: Callable[[], T], policy: RetryPolicy, sleep=time.sleep) -> T:
+    """Run `call`, retrying CloudErrors that are retryable until attempts or the deadline run out."""
+    started = time.monotonic()
+    for attempt in range(policy.attempts):
+        try:
+            return call()
+        except CloudError as exc:
+            delay = policy.delay(attempt)
+            last = attempt + 1 >= policy.attempts or time.monotonic() - started + delay > policy.deadline_s
+            if not exc.retryable or last:
+                raise
+            log.info("%s: %s; retry %d/%d in %.2fs", operation, exc.kind.value, attempt + 1, policy.attempts - 1, delay)
+            sleep(delay)
+    raise AssertionError("unreachable: the loop returns or raises")
