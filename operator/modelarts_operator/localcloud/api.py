@@ -31,7 +31,7 @@ from .state import public
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 12 * 1024 * 1024  # ModelArts' limit for a prediction request
-BODY_KEY = web.AppKey("body", bytes)
+BODY_KEY = web.RequestKey("body", bytes)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
