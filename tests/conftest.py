@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from modelarts_operator import mnist
 from support import run_boot_file
 

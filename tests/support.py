@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from modelarts_operator.cloud import CloudCredentials
+from modelarts_operator.cloud.retry import RetryPolicy
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOT_FILE = ROOT / "model_code" / "train_mnist_tf.py"
 
@@ -17,3 +20,14 @@ def run_boot_file(data_url, train_url, *hyperparameters: str, timeout: float = 6
         [sys.executable, str(BOOT_FILE), f"--data_url={data_url}", f"--train_url={train_url}", *hyperparameters],
         capture_output=True, text=True, timeout=timeout, env=env,
     )
+
+
+# Short backoff: the local cloud answers in milliseconds, and 20%-fault runs retry a lot.
+FAST_RETRIES = RetryPolicy(attempts=8, base_delay_s=0.05, max_delay_s=0.5, deadline_s=30)
+
+
+class SecretData(dict):
+    """Stands in for a Kubernetes Secret's data: the provider re-reads it on every call."""
+
+    def provider(self):
+        return lambda: CloudCredentials.from_mapping(self)

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from modelarts_operator import mnist
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
+
 from modelarts_operator.serving.loader import load_model_service
 from modelarts_operator.serving.server import build_app
-from PIL import Image
 
 pytestmark = pytest.mark.slow
 

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+
 from modelarts_operator.serving.package import validate_model_package
 from support import run_boot_file
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, ConnectionException, SdkError, ServerResponseException
+from huaweicloudsdkcore.exceptions.exceptions import (
+    ClientRequestException,
+    ConnectionException,
+    SdkError,
+    ServerResponseException,
+)
 
 from modelarts_operator.cloud.credentials import CloudCredentials, CredentialsError
 from modelarts_operator.cloud.errors import CloudError, ErrorKind, from_obs_response, from_sdk_exception

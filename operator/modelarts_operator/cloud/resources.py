@@ -181,7 +181,7 @@ class Model(_Answer):
     model_version: str = ""
     model_status: str = ""
     source_location: str = ""
-    failed_reason: str = Field("", validation_alias="failed_reason")
+    failed_msg: str = ""  # why an import failed
     model_metrics: str | dict | None = None
 
     @property
