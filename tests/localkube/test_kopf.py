@@ -40,8 +40,9 @@ def operator(kube: Any, crd: Any) -> Iterator[Seen]:
         return kopf.login_with_kubeconfig(**kwargs)  # reads $KUBECONFIG, set by the kube fixture
 
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="created")
-    def created(name: str, spec: dict[str, Any], **_: Any) -> dict[str, Any]:
+    def created(name: str, spec: dict[str, Any], body: kopf.Body, **_: Any) -> dict[str, Any]:
         seen.add("create", name)
+        kopf.info(body, reason="Seen", message=f"widget {name} created")
         return {"observedTarget": spec["target"]}  # Kopf stores a handler's result in status
 
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
@@ -54,7 +55,6 @@ def operator(kube: Any, crd: Any) -> Iterator[Seen]:
         seen.add("delete", name)
 
     settings = kopf.OperatorSettings()
-    settings.posting.level = 0
     settings.watching.server_timeout = 10
     settings.persistence.finalizer = "example.com/kopf-finalizer"
     with KopfRunner(["run", "--standalone", "--all-namespaces"], registry=registry, settings=settings) as runner:
@@ -83,6 +83,12 @@ def test_operator_sees_lifecycle_patches_status_and_holds_deletion(operator: See
     assert obj["status"]["created"] == {"observedTarget": "obs://bucket/data"}
     assert "example.com/kopf-finalizer" in obj["metadata"]["finalizers"]
     assert operator.names("create") == ["w1"]
+    # kopf.info() posts a core v1 event about the object.
+    events = wait_for(lambda: [e for e in kubectl.json("get", "events")["items"] if e["involvedObject"]["name"] == "w1"])
+    assert [(e["reason"], e["message"]) for e in events] == [("Seen", "widget w1 created")]
+    lines = kubectl("get", "events").splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert lines[1].split()[1:] == ["Normal", "Seen", "widget/w1", "widget", "w1", "created"]
 
     widgets.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w1", {"spec": {"replicas": 3}})
     kubectl("wait", "--for=condition=Ready", "widget/w1", "--timeout=10s")

@@ -76,9 +76,11 @@ def age(timestamp: str | None) -> str:
     if not timestamp:
         return "<unknown>"
     try:
-        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         return "<invalid>"
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
     seconds = max(0, int((datetime.now(timezone.utc) - then).total_seconds()))
     minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
     if seconds < 120:
@@ -107,11 +109,15 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("", "events"): [{"name": "Last Seen", "type": "date", "jsonPath": ".lastTimestamp"},
                      {"name": "Type", "type": "string", "jsonPath": ".type"},
                      {"name": "Reason", "type": "string", "jsonPath": ".reason"},
-                     {"name": "Object", "type": "string", "jsonPath": ".involvedObject.name"},
+                     {"name": "Object", "type": "string", "jsonPath": ".involvedObject", "reference": True},
                      {"name": "Message", "type": "string", "jsonPath": ".message"}],
     ("apiextensions.k8s.io", "customresourcedefinitions"): [
         {"name": "Created At", "type": "date", "jsonPath": ".metadata.creationTimestamp", "absolute": True}],
 }
+
+
+# Types whose table has no Name column (kubectl shows events by what they are about).
+_NAMELESS = {("", "events")}
 
 
 def columns(rt: ResourceType, version: str) -> list[dict[str, Any]]:
@@ -122,6 +128,9 @@ def columns(rt: ResourceType, version: str) -> list[dict[str, Any]]:
 
 def _cell(column: dict[str, Any], obj: dict[str, Any]) -> Any:
     values = jsonpath(column["jsonPath"], obj)
+    if column.get("reference"):  # kind/name, as kubectl shows an event's object
+        ref = values[0] if values and isinstance(values[0], dict) else {}
+        return f"{ref.get('kind', '').lower()}/{ref.get('name', '')}"
     if column.get("count"):
         return len(values[0]) if values and isinstance(values[0], (dict, list)) else 0
     if not values or values[0] is None:
@@ -144,13 +153,15 @@ def _partial(obj: dict[str, Any]) -> dict[str, Any]:
 def table(rt: ResourceType, version: str, objects: list[dict[str, Any]], resource_version: str | None,
           include_object: str = "Metadata") -> dict[str, Any]:
     cols = columns(rt, version)
-    definitions = [{"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}]
+    named = rt.key not in _NAMELESS
+    definitions = [{"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.",
+                    "priority": 0}] if named else []
     definitions += [{"name": c["name"], "type": "string" if c.get("type") == "date" else c.get("type", "string"),
                      "format": c.get("format", ""), "description": c.get("description", ""), "priority": c.get("priority", 0)}
                     for c in cols]
     rows = []
     for obj in objects:
-        row: dict[str, Any] = {"cells": [obj["metadata"]["name"]] + [_cell(c, obj) for c in cols]}
+        row: dict[str, Any] = {"cells": ([obj["metadata"]["name"]] if named else []) + [_cell(c, obj) for c in cols]}
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
