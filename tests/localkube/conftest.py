@@ -12,6 +12,7 @@ from typing import Any
 import kubernetes
 import pytest
 import yaml
+
 from modelarts_operator.localkube.server import LocalKube
 
 CRD = """

@@ -10,6 +10,7 @@ from typing import Any
 
 import kubernetes
 import pytest
+
 from modelarts_operator.localkube.server import LocalKube
 
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"

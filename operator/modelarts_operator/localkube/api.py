@@ -240,10 +240,11 @@ class Api:
         if not isinstance(body, dict):
             raise bad_request(f"the body of the request is not a {rt.kind} object")
         obj = copy.deepcopy(body)
-        if obj.get("kind", rt.kind) != rt.kind or obj.get("apiVersion", rt.api_version(version)) != rt.api_version(version):
-            raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected "
-                              f"API version ({rt.api_version(version)})" if obj.get("kind", rt.kind) == rt.kind else
-                              f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({rt.kind})")
+        if obj.get("kind", rt.kind) != rt.kind:
+            raise bad_request(f"the kind in the data ({obj['kind']}) does not match the expected kind ({rt.kind})")
+        if obj.get("apiVersion", rt.api_version(version)) != rt.api_version(version):
+            raise bad_request(f"the API version in the data ({obj['apiVersion']}) does not match the expected "
+                              f"API version ({rt.api_version(version)})")
         obj["apiVersion"], obj["kind"] = rt.api_version(version), rt.kind
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -252,6 +253,9 @@ class Api:
             values = meta.get(field)
             if values is not None and (not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values())):
                 raise bad_request(f"json: cannot unmarshal metadata.{field}: values must be strings")
+        finalizers = meta.get("finalizers")
+        if finalizers is not None and (not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)):
+            raise bad_request("json: cannot unmarshal metadata.finalizers: must be a list of strings")
         return obj
 
     def _check_name(self, rt: ResourceType, name: str) -> None:

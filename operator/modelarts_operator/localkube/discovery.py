@@ -106,6 +106,15 @@ def validate_crd(crd: dict[str, Any]) -> list[Cause]:
             causes.append(Cause(f"spec.{path}", "FieldValueRequired", "Required value"))
     if causes:
         return causes
+    for index, version in enumerate(spec["versions"] if isinstance(spec["versions"], list) else [None]):
+        schema = (version.get("schema") or {}) if isinstance(version, dict) else None
+        if not isinstance(version, dict) or not version.get("name"):
+            causes.append(Cause(f"spec.versions[{index}].name", "FieldValueRequired", "Required value"))
+        elif not isinstance(schema, dict) or not isinstance(schema.get("openAPIV3Schema", {}), dict):
+            causes.append(Cause(f"spec.versions[{index}].schema.openAPIV3Schema", "FieldValueInvalid",
+                                'Invalid value: "string": must be an object'))
+    if causes:
+        return causes
     expected = f"{spec['names']['plural']}.{spec['group']}"
     if crd["metadata"].get("name") != expected:
         causes.append(
