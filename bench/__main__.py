@@ -14,7 +14,7 @@ import os
 from bench.common import SUMMARY, load_results, machine, save_results
 from bench.report import render
 
-GROUPS = ["model"]
+GROUPS = ["model", "cloud"]
 
 
 def main() -> None:

@@ -38,4 +38,34 @@ def render(results: dict) -> str:
             f"Runtime / raw at p50: {lat['overhead_ratio_p50']}x.",
             "",
         ]
+    cloud = results.get("cloud")
+    if cloud:
+        one, four, local, up = (cloud["predict_1_client"], cloud["predict_4_clients"], cloud["runtime_in_process"],
+                                cloud["mnist_upload"])
+        lines += [
+            f"## Local cloud: prediction and upload (measured {cloud['measured_at']}, {cloud['machine']['cpus']} CPUs)",
+            "",
+            "Prediction round trips through `POST /v1/infers/{id}` (multipart PNG, X-Auth-Token; the local cloud",
+            "proxies to the model's runtime process) next to the runtime's in-process `inference()`:",
+            "",
+            "| path | p50 (ms) | p99 (ms) | mean (ms) | n | requests/s |",
+            "|---|---|---|---|---|---|",
+            _latency_row("HTTP, 1 client", one) + f" {one['requests_per_s']} |",
+            _latency_row("HTTP, 4 concurrent clients", four) + f" {four['requests_per_s']} |",
+            _latency_row("runtime in-process", local) + " - |",
+            "",
+            f"HTTP / in-process at p50 (1 client): {cloud['ratio_http_to_in_process_p50']}x.",
+            "",
+            f"MNIST upload ({up['files']} files, raw and .gz, {up['bytes'] / 1e6:.1f} MB; median of {up['rounds']} "
+            "alternating rounds into fresh prefixes):",
+            "",
+            "| method | seconds |",
+            "|---|---|",
+            f"| `ObsStore.upload_folder` (SHA-256 check, then put) | {up['upload_folder_s']} |",
+            f"| plain `ObsClient.putFile` loop | {up['plain_putfile_loop_s']} |",
+            f"| `ObsStore.upload_folder` again (unchanged: no bytes sent) | {up['upload_folder_rerun_s']} |",
+            "",
+            f"Ours / plain: {up['ratio_ours_to_plain']}x.",
+            "",
+        ]
     return "\n".join(lines)

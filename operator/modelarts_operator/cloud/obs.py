@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 IP_LIKE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-MULTIPART_THRESHOLD = 16 * 1024 * 1024  # above this, upload in parts (OBS and S3 want parts >= 5 MiB)
-PART_SIZE = 8 * 1024 * 1024
+MULTIPART_THRESHOLD = 64 * 1024 * 1024  # above this, upload in parts (resumable, parallel; parts >= 5 MiB)
+PART_SIZE = 16 * 1024 * 1024
 SHA256_META = "sha256"  # user metadata holding the content hash: how a re-run knows to skip a file
 LIST_PAGE = 1000
 
