@@ -14,6 +14,7 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, Ser
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.sdk_response import SdkResponse
 from huaweicloudsdkmodelarts.v1 import ModelArtsClient
+
 from modelarts_operator.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,9 +96,11 @@ class Harness:
 
 def signed_request(
     cloud: LocalCloud, method: str, path: str, body: bytes = b"", headers: dict | None = None,
-    query: list | None = None, sk: str | None = None,
+    query: list | None = None, sk: str | None = None, ak: str | None = None, send_body: bytes | None = None,
 ) -> tuple[int, dict, bytes]:
-    """A raw HTTP request signed with the SDK's own Signer (for bodies the SDK would not send)."""
+    """A raw HTTP request signed with the SDK's own Signer (for bodies the SDK would not send).
+
+    `send_body` replaces the signed body on the wire (a request changed after signing)."""
     import urllib.error
     import urllib.parse
     import urllib.request
@@ -109,9 +112,9 @@ def signed_request(
     header_params = {"Content-Type": "application/json", **(headers or {})}
     request = SdkRequest(method=method, schema="http", host=host, resource_path=path, query_params=list(query or []),
                          header_params=header_params, body=body)
-    Signer(BasicCredentials(cloud.ak, sk or cloud.sk, cloud.project_id)).sign(request)
+    Signer(BasicCredentials(ak or cloud.ak, sk or cloud.sk, cloud.project_id)).sign(request)
     url = cloud.modelarts_endpoint + request.uri
-    raw = urllib.request.Request(url, data=body or None, method=method, headers=request.header_params)
+    raw = urllib.request.Request(url, data=(body if send_body is None else send_body) or None, method=method, headers=request.header_params)
     try:
         with urllib.request.urlopen(raw, timeout=60) as answer:
             return answer.status, dict(answer.headers), answer.read()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from localcloud.cloudkit import Harness
+
 from modelarts_operator.localcloud import LocalCloud
 
 

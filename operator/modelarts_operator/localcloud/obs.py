@@ -1,5 +1,9 @@
 """Local OBS: moto's S3 server behind a thin gate, and the emulator's own transfers.
 
+The server runs in a child process (`python -m modelarts_operator.localcloud.obs`): moto keeps
+buckets in process-wide backends with globally unique bucket names, so a process of its own gives
+every LocalCloud its own OBS, and stopping it discards exactly that state.
+
 `esdk-obs-python` speaks S3 (signature v2/v4, path style) to moto. Moto checks no credentials, so
 a WSGI gate in front of it does the part of OBS access control the workflow relies on: a request
 must name the configured access key (signatures are not verified); anonymous requests may only
@@ -8,9 +12,13 @@ read the public bucket; nobody may write to the public bucket once it is seeded.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +37,7 @@ MNIST_PREFIX = "dataset-market/Mnist-Data-Set/"
 _V2_AUTH = re.compile(r"^(?:AWS|OBS) (?P<ak>[^:\s]+):")
 _V4_AUTH = re.compile(r"^AWS4-HMAC-SHA256 Credential=(?P<ak>[^/\s]+)/")
 _WRITE_METHODS = {"PUT", "POST", "DELETE"}
+READ_ONLY_TAG = "localcloud-read-only"
 
 
 def _s3_error(start_response, status: str, code: str, message: str) -> list[bytes]:
@@ -78,6 +87,8 @@ class _Gate:
             )
         if bucket in self.read_only and method in _WRITE_METHODS:
             return _s3_error(start_response, "403 Forbidden", "AccessDenied", f"Bucket {bucket} is read-only")
+        if method == "PUT" and bucket == PUBLIC_BUCKET and "tagging" in parse_qs(environ.get("QUERY_STRING", ""), True):
+            self.read_only.add(bucket)  # the seeding is done: from now on nobody writes here
         return self.app(environ, start_response)
 
 
@@ -110,35 +121,51 @@ def parse_obs_url(url: str) -> tuple[str, str]:
 
 
 class LocalObs:
-    """The S3 server thread plus a boto3 client for the emulator's downloads and uploads."""
+    """The S3 server process plus a boto3 client for the emulator's downloads and uploads."""
 
     def __init__(self, access_key: str, secret_key: str, region: str) -> None:
-        self._gate = _Gate(DomainDispatcherApplication(create_backend_app), access_key)
-        self._server = make_server("127.0.0.1", 0, self._gate, threaded=True, request_handler=_QuietHandler)
-        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-obs", daemon=True)
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._region = region
+        self._process: subprocess.Popen | None = None
+        self.endpoint = ""
+        self.client = None
+
+    def start(self, timeout: float = 60) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "modelarts_operator.localcloud.obs"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        # the access key travels on stdin, not the command line other users can read
+        self._process.stdin.write(self._access_key + "\n")
+        self._process.stdin.close()
+        line = self._process.stdout.readline().strip()
+        if not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"the local OBS server did not start (said {line!r})")
+        self.endpoint = line.split(" ", 1)[1]
         self.client = boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name=region,
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            "s3", endpoint_url=self.endpoint, region_name=self._region,
+            aws_access_key_id=self._access_key, aws_secret_access_key=self._secret_key,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
         )
 
-    def start(self) -> None:
-        self._thread.start()
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process.stdout.close()
+        self._process = None
 
-    def create_bucket(self, name: str) -> None:
+    def create_bucket(self, name: str, acl: str = "private") -> None:
         region = self.client.meta.region_name
         location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        self.client.create_bucket(Bucket=name, **location)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join()
-        self._server.server_close()
-        # moto keeps buckets in process-wide backends: clear them so a next LocalCloud starts empty
-        from moto.backends import get_backend
-
-        get_backend("s3").reset()
+        self.client.create_bucket(Bucket=name, ACL=acl, **location)
 
     # -- the emulator's own transfers (blocking: call them from a worker thread) ---------------
 
@@ -179,12 +206,13 @@ class LocalObs:
         """The tutorial's public data set: each MNIST file raw and `.gz`, then the bucket goes read-only."""
         gz_files = mnist.fetch_mnist(work_dir / "gz")
         raw_files = mnist.copy_raw(gz_files, work_dir / "raw")
-        self.create_bucket(PUBLIC_BUCKET)
+        self.create_bucket(PUBLIC_BUCKET, acl="public-read")
+        public = {"ACL": "public-read"}
         for name in gz_files:
-            self.client.upload_file(str(gz_files[name]), PUBLIC_BUCKET, f"{MNIST_PREFIX}{name}.gz")
-            self.client.upload_file(str(raw_files[name]), PUBLIC_BUCKET, f"{MNIST_PREFIX}{name}")
+            self.client.upload_file(str(gz_files[name]), PUBLIC_BUCKET, f"{MNIST_PREFIX}{name}.gz", ExtraArgs=public)
+            self.client.upload_file(str(raw_files[name]), PUBLIC_BUCKET, f"{MNIST_PREFIX}{name}", ExtraArgs=public)
         shutil.rmtree(work_dir / "raw")
-        self._gate.read_only.add(PUBLIC_BUCKET)
+        self.client.put_bucket_tagging(Bucket=PUBLIC_BUCKET, Tagging={"TagSet": [{"Key": READ_ONLY_TAG, "Value": "true"}]})
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -195,7 +223,7 @@ class LocalObs:
         folder.mkdir(parents=True)
         for bucket in self.client.list_buckets().get("Buckets", []):
             name = bucket["Name"]
-            if name in self._gate.read_only:
+            if name == PUBLIC_BUCKET:
                 continue
             (folder / name).mkdir()
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=name):
@@ -212,3 +240,19 @@ class LocalObs:
         for bucket_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
             self.create_bucket(bucket_dir.name)
             self.upload(bucket_dir, f"/{bucket_dir.name}/")
+
+
+def main() -> None:
+    """The server process: read the access key from stdin, print `READY <url>`, serve until SIGTERM."""
+    argparse.ArgumentParser(description=main.__doc__).parse_args()
+    access_key = sys.stdin.readline().strip()
+    gate = _Gate(DomainDispatcherApplication(create_backend_app), access_key)
+    server = make_server("127.0.0.1", 0, gate, threaded=True, request_handler=_QuietHandler)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"READY http://127.0.0.1:{server.server_port}", flush=True)
+    server.serve_forever()
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()
