@@ -22,7 +22,7 @@ def engine_record(engine: dict, where: str) -> dict:
     """engine_id is derived as ModelArts does it: from the name and version (or the image)."""
     engine = checks.obj(engine, where, required=False)
     if engine.get("image_url"):
-        return {"image_url": checks.string(engine, "image_url", where)}
+        return {"engine_id": "", "engine_name": "", "engine_version": "", "image_url": checks.string(engine, "image_url", where)}
     name = checks.string(engine, "engine_name", where, required=False) or "TensorFlow"
     version = checks.string(engine, "engine_version", where, required=False) or "TF-2.x-python3"
     engine_id = checks.string(engine, "engine_id", where, required=False) or f"{name}-{version}".lower().replace(" ", "-")

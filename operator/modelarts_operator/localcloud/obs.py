@@ -1,6 +1,6 @@
 """Local OBS: moto's S3 server behind a thin gate, and the emulator's own transfers.
 
-The server runs in a child process (`python -m modelarts_operator.localcloud.obs`): moto keeps
+The server runs in a child process (`python -m modelarts_operator.localcloud.obs_server`): moto keeps
 buckets in process-wide backends with globally unique bucket names, so a process of its own gives
 every LocalCloud its own OBS, and stopping it discards exactly that state.
 
@@ -12,21 +12,17 @@ read the public bucket; nobody may write to the public bucket once it is seeded.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from botocore.config import Config
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 
 from modelarts_operator import mnist
 
@@ -133,7 +129,7 @@ class LocalObs:
 
     def start(self, timeout: float = 60) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "modelarts_operator.localcloud.obs"],
+            [sys.executable, "-m", "modelarts_operator.localcloud.obs_server"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
         )
         # the access key travels on stdin, not the command line other users can read
@@ -241,18 +237,3 @@ class LocalObs:
             self.create_bucket(bucket_dir.name)
             self.upload(bucket_dir, f"/{bucket_dir.name}/")
 
-
-def main() -> None:
-    """The server process: read the access key from stdin, print `READY <url>`, serve until SIGTERM."""
-    argparse.ArgumentParser(description=main.__doc__).parse_args()
-    access_key = sys.stdin.readline().strip()
-    gate = _Gate(DomainDispatcherApplication(create_backend_app), access_key)
-    server = make_server("127.0.0.1", 0, gate, threaded=True, request_handler=_QuietHandler)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"READY http://127.0.0.1:{server.server_port}", flush=True)
-    server.serve_forever()
-    server.server_close()
-
-
-if __name__ == "__main__":
-    main()

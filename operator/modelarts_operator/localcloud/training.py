@@ -57,7 +57,10 @@ def _flavor(flavor_id: str, node_count: int) -> dict:
         "node_count": node_count,
         "flavor_detail": {
             "flavor_type": "CPU", "billing": {"code": flavor_id, "unit_num": 1},
-            "flavor_info": {"cpu": {"arch": "x86", "core_num": os.cpu_count()}, "memory": {"size": 8, "unit": "GB"}},
+            "flavor_info": {
+                "cpu": {"arch": "x86", "core_num": os.cpu_count()}, "gpu": {"unit_num": 0, "product_name": "", "memory": "0GB"},
+                "memory": {"size": 8, "unit": "GB"},
+            },
         },
     }
 
@@ -95,6 +98,11 @@ class Trainer:
         job["status"]["secondary_phase"] = secondary or phase
         if phase in TERMINAL and job["status"]["start_time"]:
             job["status"]["duration"] = now_ms() - job["status"]["start_time"]
+            job["status"]["running_records"] = [{
+                "start_at": job["status"]["start_time"] // 1000, "end_at": now_ms() // 1000,
+                "start_type": "init_or_rescheduled", "end_reason": phase.lower(), "end_related_task": TASK,
+                "end_recover": "", "end_recover_before_downgrade": "",
+            }]
         self.state.save()
 
     def create(self, body: dict) -> dict:
@@ -120,7 +128,7 @@ class Trainer:
             },
             "status": {
                 "phase": "Creating", "secondary_phase": "Creating", "duration": 0, "start_time": 0,
-                "node_count_metrics": None, "tasks": [TASK], "task_statuses": [],
+                "node_count_metrics": None, "tasks": [TASK], "task_statuses": [], "running_records": [],
             },
             "algorithm": algorithm,
             "spec": {
