@@ -108,6 +108,7 @@ def test_model_and_service_operations_match_the_docs(lc):
     failed = wait_for(lambda: (m := call(lc, "GET", f"/v1/{pid}/models/{answer['model_id']}")[1])["model_status"] != "publishing"
                       and m, what="import end")
     assert failed["model_status"] == "failed"
+    assert call(lc, "DELETE", f"/v1/{pid}/models/{failed['model_id']}")[0] == 200
 
     # a package that passes validation but cannot load: published, then the service fails with error_msg
     for name, text in {"config.json": json.dumps({"model_algorithm": "image_classification", "model_type": "TensorFlow"}),

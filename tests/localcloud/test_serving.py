@@ -90,9 +90,9 @@ def test_model_errors_and_invalid_package(lc, tmp_path):
 @pytest.mark.slow
 def test_model_service_predict_stop_start_autostop_delete(lc, model_package, test_set):
     lc.upload_dir(model_package, "mnist-model/model/")
-    model_id = import_model(lc, "mnist", f"/{BUCKET}/mnist-model")
+    model_id = import_model(lc, "mnist-serving", f"/{BUCKET}/mnist-model")
     status, body = lc.v1("POST", models_path(lc), {
-        "model_name": "mnist", "model_version": "0.0.1", "source_location": f"/{BUCKET}/mnist-model", "model_type": "TensorFlow",
+        "model_name": "mnist-serving", "model_version": "0.0.1", "source_location": f"/{BUCKET}/mnist-model", "model_type": "TensorFlow",
     })
     assert (status, body["error_code"]) == (400, "ModelArts.0103")
     service_body = {
@@ -106,7 +106,7 @@ def test_model_service_predict_stop_start_autostop_delete(lc, model_package, tes
     model = wait_model(lc, model_id)
     assert model["model_status"] == "published", model
     assert json.loads(model["config"])["model_type"] == "TensorFlow" and model["model_size"] > 0
-    status, models = lc.v1("GET", models_path(lc), query=[("model_name", "mnist")])
+    status, models = lc.v1("GET", models_path(lc), query=[("model_name", "mnist-serving"), ("exact_match", "true")])
     assert status == 200 and [m["model_id"] for m in models["models"]] == [model_id]
 
     status, created = lc.v1("POST", services_path(lc), service_body)
