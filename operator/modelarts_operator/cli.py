@@ -23,6 +23,14 @@ def _serve_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_cloud(args: argparse.Namespace) -> int:
+    from modelarts_operator.localcloud import main
+
+    main.serve(state_dir=args.state_dir, endpoints_file=args.endpoints_file, max_running_jobs=args.max_running_jobs,
+               ak=args.ak, sk=args.sk, project_id=args.project_id, region=args.region)
+    return 0
+
+
 def _local_kube(args: argparse.Namespace) -> int:
     from modelarts_operator.localkube import server
 
@@ -47,6 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.set_defaults(func=_serve_model)
+
+    cloud = local.add_parser("cloud", help="run the local cloud: OBS (moto) and the ModelArts emulator")
+    cloud.add_argument("--state-dir", default=None, help="keep state here across restarts (default: memory only)")
+    cloud.add_argument("--endpoints-file", default=".local/cloud.json",
+                       help="where to write endpoints and credentials (mode 600)")
+    cloud.add_argument("--max-running-jobs", type=int, default=1, help="training jobs running at once")
+    cloud.add_argument("--ak", default=None, help="access key (default: random, or the state's)")
+    cloud.add_argument("--sk", default=None, help="secret key (default: random, or the state's)")
+    cloud.add_argument("--project-id", default=None, help="project id (default: random 32 hex)")
+    cloud.add_argument("--region", default="cn-north-4")
+    cloud.set_defaults(func=_local_cloud)
 
     kube = local.add_parser("kube", help="run the local Kubernetes API emulator")
     kube.add_argument("--host", default="127.0.0.1")
