@@ -7,6 +7,21 @@ import logging
 import sys
 
 
+def _run(args: argparse.Namespace) -> int:
+    from modelarts_operator.controller.main import run
+    from modelarts_operator.controller.settings import Settings
+
+    settings = Settings.from_env()
+    for name in ("credentials_secret", "poll_fast_s", "poll_slow_s"):
+        if getattr(args, name) is not None:
+            setattr(settings, name, getattr(args, name))
+    if not args.namespace and not args.all_namespaces:
+        raise SystemExit("modelarts-operator run: give --namespace NS (repeatable) or --all-namespaces")
+    run(namespaces=args.namespace, all_namespaces=args.all_namespaces, standalone=args.standalone,
+        peering=args.peering, liveness=args.liveness, settings=settings, verbose=args.verbose)
+    return 0
+
+
 def _mnist_fetch(args: argparse.Namespace) -> int:
     from modelarts_operator import mnist
 
@@ -43,6 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    run = commands.add_parser("run", help="run the operator (Kopf)")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    run.add_argument("--standalone", action="store_true", help="no peering: for one replica without leader election")
+    run.add_argument("--peering", default="modelarts-operator",
+                     help="KopfPeering object for leader election between replicas (needs Kopf's peering CRDs)")
+    run.add_argument("--liveness", default=None, help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--credentials-secret", default=None,
+                     help="Secret used when a resource names none (default modelarts-credentials, in its namespace)")
+    run.add_argument("--poll-fast", dest="poll_fast_s", type=float, default=None,
+                     help="seconds between polls while something changes (default 5)")
+    run.add_argument("--poll-slow", dest="poll_slow_s", type=float, default=None,
+                     help="seconds between polls when stable (default 60)")
+    run.set_defaults(func=_run)
+
     mnist = commands.add_parser("mnist", help="MNIST data set tools").add_subparsers(dest="action", required=True)
     fetch = mnist.add_parser("fetch", help="fetch and verify the four MNIST files into a folder")
     fetch.add_argument("--dest", required=True, help="folder to write the .gz files into")
@@ -78,10 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if args.command != "run":  # Kopf configures logging for the operator itself
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     return args.func(args)
 
 

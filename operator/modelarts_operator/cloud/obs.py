@@ -264,6 +264,14 @@ class ObsStore:
             written.append(target)
         return written
 
+    def delete_object(self, url: ObsUrl) -> None:
+        """Delete one object; OBS answers 204 whether or not it existed."""
+        try:
+            self._call("deleteObject", lambda c: c.deleteObject(url.bucket, url.key))
+        except CloudError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                raise
+
     def delete_prefix(self, url: ObsUrl) -> int:
         """Delete every object under `url`; returns how many. Already-gone objects count as deleted."""
         count = 0

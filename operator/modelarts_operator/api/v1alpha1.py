@@ -1,0 +1,235 @@
+"""The four custom resources of modelarts.mlops.dev/v1alpha1.
+
+Each spec model carries its CEL rules (`x-kubernetes-validations`) so that the CRD generated from it
+rejects what the operator would refuse anyway; the operator validates with the same models.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from modelarts_operator.api.common import (
+    CREDENTIALS_FIELD,
+    DELETION_POLICY_FIELD,
+    DURATION,
+    OBS_FOLDER,
+    CommonStatus,
+    DeletionPolicy,
+    ObjectReference,
+    Schema,
+)
+from modelarts_operator.mnist import TUTORIAL_ZIP_URL
+
+
+def rules(*pairs: tuple[str, str]) -> dict:
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in pairs]}
+
+
+def immutable(field: str) -> tuple[str, str]:
+    return (f"self.{field} == oldSelf.{field}", f"{field} is immutable: create a new resource instead")
+
+
+# --- MnistDataset -----------------------------------------------------------------------------
+
+
+class MnistSource(Schema):
+    """Where the four MNIST files come from."""
+
+    model_config = Schema.model_config | {"json_schema_extra": rules(
+        ("self.type != 'Obs' || has(self.obsPath)", "obsPath is required when type is Obs"),
+        ("self.type == 'Obs' || !has(self.obsPath)", "obsPath is only used when type is Obs"),
+    )}
+
+    type: Literal["Download", "Obs", "Local"] = Field(
+        "Download",
+        description="Download: the URL (the tutorial's Mnist-Data-Set.zip by default), then the standard mirrors. "
+        "Obs: copy from obsPath (e.g. a public dataset bucket). Local: the copy bundled with the operator.",
+    )
+    url: str = Field(TUTORIAL_ZIP_URL, pattern=r"^https?://", description="Zip archive tried first with Download.")
+    obs_path: str | None = Field(None, pattern=OBS_FOLDER, description="OBS folder holding the files, with Obs.")
+
+
+class MnistDatasetSpec(Schema):
+    """The MNIST data set copied into an OBS folder, as step 1 of the tutorial."""
+
+    model_config = Schema.model_config | {"json_schema_extra": rules(immutable("target"))}
+
+    source: MnistSource = Field(default_factory=MnistSource, description="Where the files come from.",
+                                json_schema_extra={"default": {}})
+    target: str = Field(pattern=OBS_FOLDER, description="OBS folder to fill, e.g. obs://test-modelarts/dataset-mnist/.")
+    layout: Literal["Raw", "Gz", "Both"] = Field(
+        "Both", description="Which forms to upload: raw IDX files, .gz files, or both (as the tutorial's bucket).")
+    credentials_secret: str | None = CREDENTIALS_FIELD
+    deletion_policy: DeletionPolicy = DELETION_POLICY_FIELD
+
+
+class DatasetFile(Schema):
+    name: str
+    size: int
+    sha256: str = Field(description="SHA-256 of the uploaded object.")
+
+
+class MnistDatasetStatus(CommonStatus):
+    obs_url: str | None = Field(None, description="The filled OBS folder.")
+    files: list[DatasetFile] = []
+    file_count: int | None = None
+    train_samples: int | None = None
+    test_samples: int | None = None
+    bytes_uploaded: int | None = Field(None, description="Bytes sent by the last sync (0 when nothing changed).")
+
+
+# --- ModelArtsAlgorithm -----------------------------------------------------------------------
+
+
+class Engine(Schema):
+    name: str = Field("TensorFlow", description="AI engine, e.g. TensorFlow, PyTorch, MindSpore.", min_length=1)
+    version: str = Field("TensorFlow-2.21-python3.11", description="Engine version as ModelArts names it.",
+                         min_length=1)
+
+
+class AlgorithmCode(Schema):
+    """The training code: exactly one of builtin, obsPath, configMap."""
+
+    model_config = Schema.model_config | {"json_schema_extra": rules(
+        ("(has(self.builtin) ? 1 : 0) + (has(self.obsPath) ? 1 : 0) + (has(self.configMap) ? 1 : 0) == 1",
+         "set exactly one of builtin, obsPath, configMap"),
+        ("has(self.obsPath) || has(self.uploadTo)", "uploadTo is required with builtin or configMap code"),
+    )}
+
+    builtin: Literal["mnist-tensorflow"] | None = Field(
+        None, description="mnist-tensorflow: this project's model_code/ (TF2 MNIST trainer and inference code).")
+    obs_path: str | None = Field(None, pattern=OBS_FOLDER, description="An OBS folder that already holds the code.")
+    config_map: str | None = Field(None, description="A ConfigMap in this namespace: each key is a file.")
+    upload_to: str | None = Field(None, pattern=OBS_FOLDER,
+                                  description="OBS folder the builtin or ConfigMap code is uploaded to.")
+
+
+class AlgorithmParameterSpec(Schema):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=64)
+    default: str = Field("", description="Value used when a TrainingJob does not set it.")
+    description: str = ""
+
+
+class ModelArtsAlgorithmSpec(Schema):
+    """A ModelArts custom algorithm (step 3 of the tutorial); the code is uploaded and kept in sync."""
+
+    model_config = Schema.model_config | {"json_schema_extra": rules(
+        immutable("engine"), immutable("bootFile"), immutable("inputs"), immutable("outputs"),
+        immutable("parameters"),
+    )}
+
+    engine: Engine = Field(default_factory=Engine, json_schema_extra={"default": {}})
+    code: AlgorithmCode
+    boot_file: str = Field("train_mnist_tf.py", pattern=r"^[^/.][^\s]*\.py$",
+                           description="Boot file, relative to the code folder.")
+    inputs: list[str] = Field(["data_url"], min_length=1, max_length=8, description="Input channel names.")
+    outputs: list[str] = Field(["train_url"], min_length=1, max_length=8, description="Output channel names.")
+    parameters: list[AlgorithmParameterSpec] = Field([], max_length=64,
+                                                     description="Hyperparameters with their defaults.")
+    credentials_secret: str | None = CREDENTIALS_FIELD
+    deletion_policy: DeletionPolicy = DELETION_POLICY_FIELD
+
+
+class ModelArtsAlgorithmStatus(CommonStatus):
+    algorithm_id: str | None = None
+    code_location: str | None = Field(None, description="OBS folder of the code the algorithm runs.")
+    code_files: int | None = None
+
+
+# --- TrainingJob ------------------------------------------------------------------------------
+
+
+class JobInput(Schema):
+    model_config = Schema.model_config | {"json_schema_extra": rules(
+        ("has(self.datasetRef) != has(self.obsPath)", "set exactly one of datasetRef, obsPath"),
+    )}
+
+    name: str = Field("data_url", description="The algorithm's input channel.")
+    dataset_ref: ObjectReference | None = Field(None, description="An MnistDataset whose target is the input.")
+    obs_path: str | None = Field(None, pattern=OBS_FOLDER, description="An OBS folder.")
+
+
+class JobOutput(Schema):
+    name: str = Field("train_url", description="The algorithm's output channel.")
+    obs_path: str = Field(pattern=OBS_FOLDER,
+                          description="OBS folder; each run writes the next version folder V0001, V0002, ...")
+
+
+class JobResources(Schema):
+    flavor: str = Field("modelarts.vm.cpu.8u", min_length=1, description="ModelArts resource flavor.")
+    node_count: int = Field(1, ge=1, le=16)
+
+
+class TrainingJobSpec(Schema):
+    """One run of an algorithm (step 4 of the tutorial). A run cannot be changed: create a new TrainingJob."""
+
+    model_config = Schema.model_config | {"json_schema_extra": rules(
+        immutable("algorithmRef"), immutable("inputs"), immutable("output"), immutable("hyperparameters"),
+        immutable("resources"),
+    )}
+
+    algorithm_ref: ObjectReference
+    inputs: list[JobInput] = Field(min_length=1, max_length=8)
+    output: JobOutput
+    hyperparameters: dict[str, str] = Field({}, description="Values for the algorithm's parameters (strings).")
+    resources: JobResources = Field(default_factory=JobResources, json_schema_extra={"default": {}})
+    max_runtime: str = Field("1h", pattern=DURATION, min_length=2,
+                             description="Stop the job when it runs longer (the tutorial warns of charges past an hour).")
+    credentials_secret: str | None = CREDENTIALS_FIELD
+    deletion_policy: DeletionPolicy = DELETION_POLICY_FIELD
+
+
+class JobMetrics(Schema):
+    accuracy: float | None = None
+    f1: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+
+
+class TrainingJobStatus(CommonStatus):
+    job_id: str | None = None
+    phase: str | None = Field(None, description="ModelArts phase: Creating, Pending, Running, Completed, Failed, ...")
+    secondary_phase: str | None = None
+    version: str | None = Field(None, description="The output version folder of this run, e.g. V0001.")
+    output_path: str | None = None
+    start_time: str | None = None
+    duration_seconds: int | None = None
+    metrics: JobMetrics | None = None
+    log_tail: str | None = Field(None, description="The last lines of the training log.")
+    stop_reason: str | None = Field(None, description="Why the operator stopped the job (MaxRuntimeExceeded).")
+
+
+# --- ModelArtsService -------------------------------------------------------------------------
+
+
+class ModelArtsServiceSpec(Schema):
+    """A trained model imported and deployed as a real-time service (steps 5-6 of the tutorial)."""
+
+    model_config = Schema.model_config | {"json_schema_extra": rules(
+        ("has(self.trainingJobRef) != has(self.modelPath)", "set exactly one of trainingJobRef, modelPath"),
+    )}
+
+    training_job_ref: ObjectReference | None = Field(
+        None, description="A Completed TrainingJob whose output holds the model package. Changing it rolls the "
+        "service over to the new model, then deletes the old one.")
+    model_path: str | None = Field(None, pattern=OBS_FOLDER,
+                                   description="An OBS folder whose model/ holds a model package.")
+    flavor: str = Field("modelarts.vm.cpu.2u", min_length=1, description="Instance specification.")
+    instance_count: int = Field(1, ge=1, le=128)
+    auto_stop_after: str | None = Field(None, pattern=r"^[0-9]+[mhd]$",
+                                        description="Stop the service after this long (e.g. 2h); unset: never.")
+    credentials_secret: str | None = CREDENTIALS_FIELD
+    deletion_policy: DeletionPolicy = DELETION_POLICY_FIELD
+
+
+class ModelArtsServiceStatus(CommonStatus):
+    model_id: str | None = None
+    model_status: str | None = None
+    model_source: str | None = Field(None, description="OBS folder the current model was imported from.")
+    service_id: str | None = None
+    phase: str | None = Field(None, description="ModelArts service status: deploying, running, failed, stopped, ...")
+    endpoint: str | None = Field(None, description="The service's access address (POST pictures here).")
+    instance_count: int | None = None
+    previous_model_id: str | None = Field(None, description="A replaced model, deleted once the service runs the new one.")

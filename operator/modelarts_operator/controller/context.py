@@ -1,0 +1,119 @@
+"""What a reconciler works with: the resource, its cloud clients, Kubernetes reads, status writes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from modelarts_operator.api.kinds import Kind
+from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore
+from modelarts_operator.cloud.naming import cloud_name
+from modelarts_operator.controller.kube import Kube
+from modelarts_operator.controller.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CRASH_ENV = "MODELARTS_OPERATOR_CRASH_AFTER_CREATE"
+
+
+class WaitingForDependency(Exception):
+    """A referenced resource is missing or not Ready yet; the reconcile is retried on the fast poll."""
+
+
+class ResourceProblem(Exception):
+    """The resource cannot progress until its spec or surroundings change (reason, message)."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)
+
+
+@dataclass
+class Resource:
+    kind: Kind
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: BaseModel
+    status: dict
+
+    @property
+    def cloud_name(self) -> str:
+        return cloud_name(self.namespace, self.name, self.uid)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind.kind} {self.namespace}/{self.name}"
+
+
+@dataclass
+class Outcome:
+    """A reconcile's result: status fields to merge, conditions, events, and whether to poll fast."""
+
+    status: dict = field(default_factory=dict)
+    conditions: list = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (Normal|Warning, reason, message)
+    changing: bool = False
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        self.events.append(("Warning" if warning else "Normal", reason, message))
+
+
+class SecretCredentials:
+    """A credentials provider over a Kubernetes Secret, re-read at most every `ttl` seconds."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str, ttl: float):
+        self._kube, self._namespace, self._name, self._ttl = kube, namespace, name, ttl
+        self._cached: tuple[float, CloudCredentials] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> CloudCredentials:
+        with self._lock:
+            if self._cached and time.monotonic() - self._cached[0] < self._ttl:
+                return self._cached[1]
+        credentials = CloudCredentials.from_mapping(self._kube.secret_data(self._namespace, self._name))
+        with self._lock:
+            self._cached = (time.monotonic(), credentials)
+        return credentials
+
+
+@dataclass
+class Cloud:
+    obs: ObsStore
+    modelarts: ModelArtsApi
+
+
+class Context:
+    def __init__(self, kube: Kube, settings: Settings):
+        self.kube = kube
+        self.settings = settings
+        self._clouds: dict[tuple[str, str], Cloud] = {}
+        self._lock = threading.Lock()
+
+    def cloud(self, resource: Resource) -> Cloud:
+        """Clients for the resource's Secret; shared per Secret so their HTTP clients are reused."""
+        secret = getattr(resource.spec, "credentials_secret", None) or self.settings.credentials_secret
+        key = (resource.namespace, secret)
+        with self._lock:
+            if key not in self._clouds:
+                provider = SecretCredentials(self.kube, resource.namespace, secret, self.settings.secret_cache_s)
+                self._clouds[key] = Cloud(ObsStore(provider), ModelArtsApi(provider))
+            return self._clouds[key]
+
+    def record(self, resource: Resource, **fields) -> None:
+        """Write status fields now, not at the end of the reconcile: a cloud id must survive a crash."""
+        resource.status.update(fields)
+        self.kube.patch_status(resource.kind, resource.namespace, resource.name, fields)
+
+    @staticmethod
+    def crashpoint(what: str) -> None:
+        """Test hook: die right after creating `what` in the cloud, before recording it (see docs/testing.md)."""
+        if what in os.environ.get(CRASH_ENV, "").split(","):
+            log.warning("crash point after creating %s (%s is set)", what, CRASH_ENV)
+            os._exit(137)

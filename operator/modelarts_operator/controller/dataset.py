@@ -1,0 +1,107 @@
+"""MnistDataset: fetch and verify the four MNIST files, upload them to the target OBS folder."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+from modelarts_operator import mnist
+from modelarts_operator.api.v1alpha1 import MnistDatasetSpec
+from modelarts_operator.cloud import ObsStore, ObsUrl
+from modelarts_operator.controller import status as st
+from modelarts_operator.controller.context import Context, Outcome, Resource, ResourceProblem
+
+log = logging.getLogger(__name__)
+_fetch_lock = threading.Lock()
+
+
+def _fetch(spec: MnistDatasetSpec, ctx: Context, obs: ObsStore) -> dict[str, Path]:
+    """The four verified .gz files in a local cache, from the spec's source."""
+    source = spec.source
+    key = hashlib.sha256(f"{source.type}|{source.url}|{source.obs_path}".encode()).hexdigest()[:12]
+    cache = ctx.settings.work_dir / "mnist" / key
+    with _fetch_lock:  # two datasets with one source fetch once
+        try:
+            if source.type == "Download":
+                return mnist.fetch_mnist(cache, local_dirs=[], zip_urls=[source.url])
+            if source.type == "Local":
+                return mnist.fetch_mnist(cache, local_dirs=ctx.settings.mnist_local_dirs, zip_urls=(), mirror_urls=())
+            return mnist.fetch_mnist(cache, local_dirs=[_download_from_obs(obs, source.obs_path, cache / "from-obs")],
+                                     zip_urls=(), mirror_urls=())
+        except mnist.MnistError as exc:
+            raise ResourceProblem("SourceUnavailable", str(exc)) from None
+
+
+def _download_from_obs(obs: ObsStore, folder_url: str, staging: Path) -> Path:
+    """Copy whichever form of each file the folder has (.gz preferred) into staging; fetch_mnist verifies."""
+    folder = ObsUrl.parse(folder_url)
+    present = {o.key[len(folder.key):] for o in obs.list(folder)}
+    staging.mkdir(parents=True, exist_ok=True)
+    for name in mnist.MNIST_FILES:
+        for candidate in (f"{name}.gz", name):
+            if candidate in present:
+                (staging / candidate).write_bytes(obs.read(folder.join(candidate)))
+                break
+    return staging
+
+
+def _forms(layout: str) -> tuple[bool, bool]:
+    return layout in ("Raw", "Both"), layout in ("Gz", "Both")
+
+
+def target_files(spec: MnistDatasetSpec) -> list[str]:
+    """Object names this dataset owns under its target folder."""
+    raw, gz = _forms(spec.layout)
+    return [f"{name}{suffix}" for name in mnist.MNIST_FILES for suffix, wanted in (("", raw), (".gz", gz)) if wanted]
+
+
+def reconcile(res: Resource, ctx: Context) -> Outcome:
+    spec: MnistDatasetSpec = res.spec
+    cloud = ctx.cloud(res)
+    target = ObsUrl.parse(spec.target)
+    if cloud.obs.ensure_bucket(target.bucket):
+        ctx.record(res, message=f"created bucket {target.bucket}")
+    files = _fetch(spec, ctx, cloud.obs)
+    raw_dir = ctx.settings.work_dir / "mnist" / "raw" / res.uid
+    raw, gz = _forms(spec.layout)
+    if raw:
+        mnist.copy_raw(files, raw_dir)
+    outcome = Outcome()
+    listed, sent = [], 0
+    names = target_files(spec)
+    for index, object_name in enumerate(names, 1):
+        name = object_name.removesuffix(".gz")
+        path = files[name] if object_name.endswith(".gz") else raw_dir / name
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if not res.status.get("files"):  # first sync: show progress, the upload takes a while
+            ctx.record(res, message=f"uploading {object_name} ({index}/{len(names)})")
+        sent += cloud.obs.upload_file(path, target.join(object_name), digest)
+        listed.append({"name": object_name, "size": path.stat().st_size, "sha256": digest})
+    shutil.rmtree(raw_dir, ignore_errors=True)
+    counts = {name: mnist.MNIST_FILES[name].dims[0] for name in mnist.MNIST_FILES}
+    if sent and res.status.get("files"):
+        outcome.event("Reuploaded", f"{sent} bytes re-uploaded to {target}: objects were missing or changed",
+                      warning=True)
+    elif sent:
+        outcome.event("Uploaded", f"{len(listed)} files, {sent} bytes uploaded to {target}")
+    outcome.status = {
+        "obsUrl": str(target), "files": listed, "fileCount": len(listed), "bytesUploaded": sent,
+        "trainSamples": counts["train-images-idx3-ubyte"], "testSamples": counts["t10k-images-idx3-ubyte"],
+        "message": f"{len(listed)} files in {target}",
+    }
+    outcome.conditions = [st.ready("Uploaded", f"{len(listed)} verified files in {target}"), st.synced()]
+    return outcome
+
+
+def finalize(res: Resource, ctx: Context) -> str:
+    """Delete the objects this dataset wrote (not the rest of the folder or bucket)."""
+    spec: MnistDatasetSpec = res.spec
+    obs = ctx.cloud(res).obs
+    target = ObsUrl.parse(spec.target)
+    for object_name in target_files(spec):
+        obs.delete_object(target.join(object_name))
+    return f"deleted {len(target_files(spec))} objects from {target}"
+

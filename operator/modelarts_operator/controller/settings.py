@@ -1,0 +1,43 @@
+"""Operator settings, from the command line or the environment (MODELARTS_OPERATOR_*)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelarts_operator.api.common import GROUP
+
+FINALIZER = f"{GROUP}/cleanup"
+RECONCILE_ANNOTATION = f"{GROUP}/reconcile"  # any change to it asks for an immediate reconcile
+
+
+def _default_builtin_code() -> Path:
+    """model_code/ of this checkout, or where the image puts it."""
+    return Path(os.environ.get("MODELARTS_OPERATOR_BUILTIN_CODE", Path(__file__).resolve().parents[3] / "model_code"))
+
+
+@dataclass
+class Settings:
+    credentials_secret: str = "modelarts-credentials"  # looked up in each resource's namespace
+    poll_fast_s: float = 5.0  # while something changes (uploading, training, deploying)
+    poll_slow_s: float = 60.0  # when stable: drift and behind-the-back deletion checks
+    secret_cache_s: float = 5.0  # a rotated Secret is seen within this time
+    builtin_code_dir: Path = field(default_factory=_default_builtin_code)
+    work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "modelarts-operator")
+    mnist_local_dirs: list[Path] | None = None  # None: $MNIST_DIR, then ../shared/datasets/mnist
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> Settings:
+        settings = cls()
+        prefix = "MODELARTS_OPERATOR_"
+        if env.get(prefix + "CREDENTIALS_SECRET"):
+            settings.credentials_secret = env[prefix + "CREDENTIALS_SECRET"]
+        for name in ("poll_fast_s", "poll_slow_s", "secret_cache_s"):
+            value = env.get(prefix + name.upper())
+            if value:
+                setattr(settings, name, float(value))
+        if env.get(prefix + "WORK_DIR"):
+            settings.work_dir = Path(env[prefix + "WORK_DIR"])
+        return settings
