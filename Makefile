@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-fast bench lint demo clean
+.PHONY: help venv test test-fast bench lint demo local-up local-down crds clean
 
 help:
 	@echo "make demo   - run the MNIST pipeline through the operator on the local stack"
@@ -13,6 +13,8 @@ help:
 	@echo "make bench  - run the benchmarks, write bench/results/*.json and docs/benchmarks.md"
 	@echo "make lint   - ruff"
 	@echo "make venv   - create .venv with all extras"
+	@echo "make crds   - regenerate crds/ from the API types"
+	@echo "make local-up / local-down - start / stop the local stack with the operator"
 
 venv: $(STAMP)
 
@@ -36,9 +38,19 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests model_code bench
 
+# KEEP=1 leaves the stack and the resources running, and prints what to try next.
 demo: $(STAMP)
-	@echo "make demo arrives with the operator issue (#5); today: make test, make bench."
-	@exit 1
+	$(VENV)/bin/modelarts-operator demo $(if $(KEEP),--keep)
+
+local-up: $(STAMP)
+	$(VENV)/bin/modelarts-operator local up
+
+local-down: $(STAMP)
+	$(VENV)/bin/modelarts-operator local down
+
+# Regenerate crds/ from the Pydantic API types (a test fails when they are stale).
+crds: $(STAMP)
+	$(PY) -m modelarts_operator.api.crdgen crds
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

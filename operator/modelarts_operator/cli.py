@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -19,6 +20,29 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit("modelarts-operator run: give --namespace NS (repeatable) or --all-namespaces")
     run(namespaces=args.namespace, all_namespaces=args.all_namespaces, standalone=args.standalone,
         peering=args.peering, liveness=args.liveness, settings=settings, verbose=args.verbose)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from modelarts_operator import demo
+
+    return demo.run(folder=Path(args.folder), keep=args.keep, image_index=args.image)
+
+
+def _local_up(args: argparse.Namespace) -> int:
+    from modelarts_operator.stack import Stack
+
+    stack = Stack(folder=Path(args.folder))
+    cloud = stack.up()
+    print(f"local stack up: ModelArts {cloud['modelartsEndpoint']}, OBS {cloud['obsEndpoint']}")
+    print(f"export KUBECONFIG={stack.kubeconfig.resolve()}   # namespace {stack.namespace}; logs in {args.folder}/logs")
+    return 0
+
+
+def _local_down(args: argparse.Namespace) -> int:
+    from modelarts_operator.stack import Stack
+
+    Stack(folder=Path(args.folder)).down()
     return 0
 
 
@@ -74,12 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds between polls when stable (default 60)")
     run.set_defaults(func=_run)
 
+    demo = commands.add_parser("demo", help="run the MNIST tutorial through the operator on the local stack")
+    demo.add_argument("--keep", action="store_true", help="leave the stack and the resources running at the end")
+    demo.add_argument("--folder", default=".local", help="where the stack keeps its files")
+    demo.add_argument("--image", type=int, default=None, help="index of the MNIST test image to predict (random)")
+    demo.set_defaults(func=_demo)
+
     mnist = commands.add_parser("mnist", help="MNIST data set tools").add_subparsers(dest="action", required=True)
     fetch = mnist.add_parser("fetch", help="fetch and verify the four MNIST files into a folder")
     fetch.add_argument("--dest", required=True, help="folder to write the .gz files into")
     fetch.set_defaults(func=_mnist_fetch)
 
     local = commands.add_parser("local", help="the local stack").add_subparsers(dest="action", required=True)
+    up = local.add_parser("up", help="start the local cloud, local Kubernetes API (if no cluster) and the operator")
+    up.add_argument("--folder", default=".local")
+    up.set_defaults(func=_local_up)
+    down = local.add_parser("down", help="stop what `local up` started")
+    down.add_argument("--folder", default=".local")
+    down.set_defaults(func=_local_down)
+
     serve = local.add_parser("serve-model", help="serve a ModelArts model package over HTTP")
     serve.add_argument("--model-dir", required=True, help="the package folder (config.json, customize_service.py, SavedModel)")
     serve.add_argument("--model-name", default="model", help="name passed to the service class")
@@ -111,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "run":  # Kopf configures logging for the operator itself
         logging.basicConfig(
-            level=logging.DEBUG if args.verbose else logging.INFO,
+            level=logging.DEBUG if args.verbose else logging.WARNING if args.command == "demo" else logging.INFO,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
     return args.func(args)

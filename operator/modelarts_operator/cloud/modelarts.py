@@ -137,6 +137,20 @@ class ModelArtsApi:
                 return False
             raise
 
+    def count(self, kind: str) -> int:
+        """How many of a kind exist in the project (algorithms, training_jobs, models, services)."""
+        from huaweicloudsdkmodelarts.v1 import ListAlgorithmsRequest, ListTrainingJobsRequest
+
+        if kind == "algorithms":
+            return self._invoke("list_algorithms", lambda c: c.list_algorithms(ListAlgorithmsRequest(limit=1))).get(
+                "total") or 0
+        if kind == "training_jobs":
+            return self._invoke("list_training_jobs", lambda c: c.list_training_jobs(
+                ListTrainingJobsRequest(body={"limit": 1}))).get("total") or 0
+        if kind in ("models", "services"):
+            return self._v1(f"list_{kind}", "GET", f"/v1/{{project_id}}/{kind}").get("total_count") or 0
+        raise ValueError(f"unknown kind {kind!r}")
+
     # --- algorithms ----------------------------------------------------------------------------
 
     def create_algorithm(self, spec: AlgorithmSpec) -> Algorithm:

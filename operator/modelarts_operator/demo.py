@@ -1,0 +1,137 @@
+"""`make demo`: the MNIST tutorial through the operator on the local stack, from apply to clean-up."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from pathlib import Path
+
+from modelarts_operator import mnist
+from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
+from modelarts_operator.cloud.predict import predict
+from modelarts_operator.controller.status import TERMINAL_REASONS
+from modelarts_operator.stack import ROOT, Stack, StackError
+
+SAMPLES = ROOT / "manifests" / "overlays" / "local-stack"
+ORDER = ("MnistDataset", "ModelArtsAlgorithm", "TrainingJob", "ModelArtsService")
+
+
+def resources(stack: Stack) -> list[dict]:
+    items = json.loads(stack.kubectl("get", "modelarts", "-n", stack.namespace, "-o", "json"))["items"]
+    return sorted(items, key=lambda o: ORDER.index(o["kind"]) if o["kind"] in ORDER else 9)
+
+
+def ready_condition(obj: dict) -> dict:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+def progress_line(items: list[dict], elapsed: float) -> str:
+    parts = []
+    for obj in items:
+        cond, status = ready_condition(obj), obj.get("status") or {}
+        state = "Ready" if cond.get("status") == "True" else cond.get("reason", "Pending")
+        detail = status.get("phase") if obj["kind"] == "TrainingJob" and state not in ("Ready", status.get("phase")) else None
+        parts.append(f"{obj['metadata']['name']}: {state}{f' ({detail})' if detail else ''}")
+    return f"[{elapsed:5.0f}s] " + " | ".join(parts)
+
+
+def wait_until_ready(stack: Stack, timeout: float) -> list[dict]:
+    """Print a progress line on every change until all four are Ready; fail fast on a terminal reason."""
+    started, last = time.monotonic(), ""
+    while True:
+        items = resources(stack)
+        line = progress_line(items, time.monotonic() - started)
+        if line.split("] ", 1)[1] != last:
+            print(line, flush=True)
+            last = line.split("] ", 1)[1]
+        if len(items) == len(ORDER) and all(ready_condition(o).get("status") == "True" for o in items):
+            return items
+        for obj in items:
+            cond = ready_condition(obj)
+            if cond.get("status") == "False" and cond.get("reason") in TERMINAL_REASONS:
+                raise StackError(f"{obj['kind']} {obj['metadata']['name']}: {cond['reason']}: {cond.get('message')}")
+        if time.monotonic() - started > timeout:
+            raise StackError(f"not Ready after {timeout:.0f}s: {line}")
+        time.sleep(2)
+
+
+def test_image(folder: Path, index: int) -> tuple[bytes, int]:
+    from PIL import Image
+
+    files = mnist.fetch_mnist(folder / "mnist", zip_urls=(), mirror_urls=())
+    pixels = mnist.read_idx(files["t10k-images-idx3-ubyte"]).to_numpy()[index]
+    label = int(mnist.read_idx(files["t10k-labels-idx1-ubyte"]).to_numpy()[index])
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue(), label
+
+
+def cloud_inventory(cloud: dict) -> dict[str, int]:
+    """What is left in the local cloud: every ModelArts resource and every object in the demo bucket."""
+    creds = CloudCredentials.from_mapping(cloud)
+    api, obs = ModelArtsApi(lambda: creds), ObsStore(lambda: creds)
+    bucket = ObsUrl("test-modelarts", "")
+    return {
+        "algorithms": api.count("algorithms"),
+        "training jobs": api.count("training_jobs"),
+        "models": api.count("models"),
+        "services": api.count("services"),
+        "OBS objects in test-modelarts": sum(1 for _ in obs.list(bucket)) if obs.bucket_exists(bucket.bucket) else 0,
+    }
+
+
+def run(folder: Path = Path(".local"), keep: bool = False, timeout: float = 900, image_index: int | None = None) -> int:
+    stack = Stack(folder=folder)
+    started = time.monotonic()
+    print("== 1. starting the local stack: local cloud, local Kubernetes API (unless a cluster is reachable), "
+          "operator", flush=True)
+    cloud = stack.up()
+    print(f"   ModelArts {cloud['modelartsEndpoint']}, OBS {cloud['obsEndpoint']}, KUBECONFIG={stack.kubeconfig}")
+    try:
+        print(f"== 2. kubectl apply -k {SAMPLES.relative_to(ROOT)} -n {stack.namespace}", flush=True)
+        print(stack.kubectl("apply", "-k", str(SAMPLES), "-n", stack.namespace).rstrip())
+        print("== 3. waiting for the four resources to be Ready (the job trains on a 10k subset)", flush=True)
+        items = wait_until_ready(stack, timeout)
+        print(f"== 4. kubectl get modelarts -n {stack.namespace}")
+        print(stack.kubectl("get", "modelarts", "-n", stack.namespace).rstrip())
+        endpoint = next(o for o in items if o["kind"] == "ModelArtsService")["status"]["endpoint"]
+        index = random.randrange(10000) if image_index is None else image_index
+        image, label = test_image(folder, index)
+        answer = predict(endpoint, image, f"mnist-test-{index}.png", token=cloud["authToken"])
+        print(f"== 5. POST {endpoint} with MNIST test image #{index}")
+        print(f"   predicted digit: {answer['predicted_label']}   true digit: {label}   "
+              f"top scores: {answer['scores'][:3]}")
+        if keep:
+            print_next_steps(stack, endpoint)
+            return 0
+        print(f"== 6. kubectl delete -k {SAMPLES.relative_to(ROOT)} -n {stack.namespace} (finalizers delete the "
+              "cloud side)", flush=True)
+        print(stack.kubectl("delete", "-k", str(SAMPLES), "-n", stack.namespace, "--wait", "--timeout=300s").rstrip())
+        left = cloud_inventory(cloud)
+        print("   left in the cloud: " + ", ".join(f"{name} {count}" for name, count in left.items()))
+        print(f"== done in {time.monotonic() - started:.0f}s", flush=True)
+        return 0 if not any(left.values()) else 1
+    except StackError as exc:
+        print(f"demo failed: {exc}\n   operator log: {stack.log('operator')}")
+        return 1
+    finally:
+        if not keep:
+            print("== 7. stopping the local stack")
+            stack.down()
+
+
+def print_next_steps(stack: Stack, endpoint: str) -> None:
+    print(f"""
+== KEEP=1: everything keeps running. Try:
+   export KUBECONFIG={stack.kubeconfig.resolve()}
+   kubectl get modelarts -n {stack.namespace} -o wide
+   kubectl describe trainingjob mnist-train -n {stack.namespace}
+   kubectl get events -n {stack.namespace}
+   TOKEN=$(python -c 'import json; print(json.load(open("{stack.cloud_file}"))["authToken"])')
+   curl -H "X-Auth-Token: $TOKEN" -F images=@digit.png {endpoint}
+   kubectl patch modelartsservice mnist-service -n {stack.namespace} --type merge -p '{{"spec":{{"instanceCount":2}}}}'
+   kubectl delete -k {SAMPLES.relative_to(ROOT)} -n {stack.namespace}     # clean up the cloud side
+   .venv/bin/modelarts-operator local down                               # stop the stack
+   logs: {stack.folder}/logs/""")
