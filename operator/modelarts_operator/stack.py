@@ -114,7 +114,7 @@ class Stack:
 
     def install(self, cloud: dict) -> None:
         """CRDs, the namespace, and the credentials Secret (through stdin: no key on a command line)."""
-        self.kubectl("apply", "-f", str(CRDS))
+        self.kubectl("apply", "-k", str(CRDS))
         self.kubectl("apply", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}))
         data = {k: cloud[k] for k in ("ak", "sk", "projectId", "region", "obsEndpoint", "modelartsEndpoint")}
