@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 # Ready=False reasons that no amount of waiting will change: Argo CD shows these as Degraded.
 TERMINAL_REASONS = frozenset({
-    "Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec", "CloudResourceMissing", "Stopped",
+    "Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec", "CloudResourceMissing", "Stopped", "DependencyFailed",
 })
 
 
