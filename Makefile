@@ -50,7 +50,7 @@ local-down: $(STAMP)
 
 # Regenerate crds/ from the Pydantic API types (a test fails when they are stale).
 crds: $(STAMP)
-	$(PY) -m modelarts_operator.api.crdgen crds
+	$(PY) -m modelarts_operator.api.crdgen crds docs/api.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -55,6 +55,6 @@ class Condition(Schema):
 
 class CommonStatus(Schema):
     observed_generation: int | None = Field(None, description="The spec generation the status describes.")
-    conditions: list[Condition] = []
+    conditions: list[Condition] = Field([], description="Ready and Synced, with reason and message.")
     cloud_name: str | None = Field(None, description="Deterministic name of the cloud resource (namespace-name-uid).")
     message: str | None = Field(None, description="What is happening now, or what went wrong.")

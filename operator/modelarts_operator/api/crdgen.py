@@ -130,16 +130,22 @@ def expected_files() -> dict[str, str]:
     return files
 
 
-def write_all(folder: Path) -> list[Path]:
+def write_all(folder: Path, reference: Path | None = None) -> list[Path]:
+    from modelarts_operator.api.reference import render as render_reference
+
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, content in expected_files().items():
         path = folder / name
         path.write_text(content)
         written.append(path)
+    if reference is not None:
+        reference.write_text(render_reference())
+        written.append(reference)
     return written
 
 
 if __name__ == "__main__":
-    for path in write_all(Path(sys.argv[1] if len(sys.argv) > 1 else "crds")):
+    args = sys.argv[1:]
+    for path in write_all(Path(args[0] if args else "crds"), Path(args[1]) if len(args) > 1 else None):
         print(path)

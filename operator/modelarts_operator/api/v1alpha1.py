@@ -73,10 +73,10 @@ class DatasetFile(Schema):
 
 class MnistDatasetStatus(CommonStatus):
     obs_url: str | None = Field(None, description="The filled OBS folder.")
-    files: list[DatasetFile] = []
-    file_count: int | None = None
-    train_samples: int | None = None
-    test_samples: int | None = None
+    files: list[DatasetFile] = Field([], description="The uploaded objects with size and SHA-256.")
+    file_count: int | None = Field(None, description="How many objects the dataset wrote.")
+    train_samples: int | None = Field(None, description="Images in the training set (60000).")
+    test_samples: int | None = Field(None, description="Images in the test set (10000).")
     bytes_uploaded: int | None = Field(None, description="Bytes sent by the last sync (0 when nothing changed).")
 
 
@@ -107,9 +107,10 @@ class AlgorithmCode(Schema):
 
 
 class AlgorithmParameterSpec(Schema):
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=64)
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=64,
+                      description="Passed to the boot file as --<name>=<value>.")
     default: str = Field("", description="Value used when a TrainingJob does not set it.")
-    description: str = ""
+    description: str = Field("", description="What the parameter does (shown in ModelArts).")
 
 
 class ModelArtsAlgorithmSpec(Schema):
@@ -120,8 +121,9 @@ class ModelArtsAlgorithmSpec(Schema):
         immutable("parameters"),
     )}
 
-    engine: Engine = Field(default_factory=Engine, json_schema_extra={"default": {}})
-    code: AlgorithmCode
+    engine: Engine = Field(default_factory=Engine, json_schema_extra={"default": {}},
+                           description="The AI engine the training runs on.")
+    code: AlgorithmCode = Field(description="Where the training code comes from.")
     boot_file: str = Field("train_mnist_tf.py", pattern=r"^[^/.][^\s]*\.py$",
                            description="Boot file, relative to the code folder.")
     inputs: list[str] = Field(["data_url"], min_length=1, max_length=8, description="Input channel names.")
@@ -133,9 +135,9 @@ class ModelArtsAlgorithmSpec(Schema):
 
 
 class ModelArtsAlgorithmStatus(CommonStatus):
-    algorithm_id: str | None = None
+    algorithm_id: str | None = Field(None, description="The ModelArts algorithm id.")
     code_location: str | None = Field(None, description="OBS folder of the code the algorithm runs.")
-    code_files: int | None = None
+    code_files: int | None = Field(None, description="Files in the code folder.")
 
 
 # --- TrainingJob ------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ class JobOutput(Schema):
 
 class JobResources(Schema):
     flavor: str = Field("modelarts.vm.cpu.8u", min_length=1, description="ModelArts resource flavor.")
-    node_count: int = Field(1, ge=1, le=16)
+    node_count: int = Field(1, ge=1, le=16, description="Number of nodes.")
 
 
 class TrainingJobSpec(Schema):
@@ -170,11 +172,12 @@ class TrainingJobSpec(Schema):
         immutable("resources"),
     )}
 
-    algorithm_ref: ObjectReference
-    inputs: list[JobInput] = Field(min_length=1, max_length=8)
-    output: JobOutput
+    algorithm_ref: ObjectReference = Field(description="The ModelArtsAlgorithm to run (it must be Ready).")
+    inputs: list[JobInput] = Field(min_length=1, max_length=8, description="Input channels and their data.")
+    output: JobOutput = Field(description="Where the run writes its model package.")
     hyperparameters: dict[str, str] = Field({}, description="Values for the algorithm's parameters (strings).")
-    resources: JobResources = Field(default_factory=JobResources, json_schema_extra={"default": {}})
+    resources: JobResources = Field(default_factory=JobResources, json_schema_extra={"default": {}},
+                                    description="Compute for the run.")
     max_runtime: str = Field("1h", pattern=DURATION, min_length=2,
                              description="Stop the job when it runs longer (the tutorial warns of charges past an hour).")
     credentials_secret: str | None = CREDENTIALS_FIELD
@@ -189,14 +192,14 @@ class JobMetrics(Schema):
 
 
 class TrainingJobStatus(CommonStatus):
-    job_id: str | None = None
+    job_id: str | None = Field(None, description="The ModelArts training job id.")
     phase: str | None = Field(None, description="ModelArts phase: Creating, Pending, Running, Completed, Failed, ...")
-    secondary_phase: str | None = None
+    secondary_phase: str | None = Field(None, description="ModelArts secondary phase, e.g. Queuing.")
     version: str | None = Field(None, description="The output version folder of this run, e.g. V0001.")
-    output_path: str | None = None
-    start_time: str | None = None
-    duration_seconds: int | None = None
-    metrics: JobMetrics | None = None
+    output_path: str | None = Field(None, description="OBS folder of this run's output (its model/ is the package).")
+    start_time: str | None = Field(None, description="When the job started running (RFC 3339).")
+    duration_seconds: int | None = Field(None, description="Running time so far, or in all.")
+    metrics: JobMetrics | None = Field(None, description="Test metrics from the model package's config.json.")
     log_tail: str | None = Field(None, description="The last lines of the training log.")
     stop_reason: str | None = Field(None, description="Why the operator stopped the job (MaxRuntimeExceeded).")
 
@@ -217,7 +220,7 @@ class ModelArtsServiceSpec(Schema):
     model_path: str | None = Field(None, pattern=OBS_FOLDER,
                                    description="An OBS folder whose model/ holds a model package.")
     flavor: str = Field("modelarts.vm.cpu.2u", min_length=1, description="Instance specification.")
-    instance_count: int = Field(1, ge=1, le=128)
+    instance_count: int = Field(1, ge=1, le=128, description="Number of instances; changing it rescales the service.")
     auto_stop_after: str | None = Field(None, pattern=r"^[0-9]+[mhd]$",
                                         description="Stop the service after this long (e.g. 2h); unset: never.")
     credentials_secret: str | None = CREDENTIALS_FIELD
@@ -225,11 +228,11 @@ class ModelArtsServiceSpec(Schema):
 
 
 class ModelArtsServiceStatus(CommonStatus):
-    model_id: str | None = None
-    model_status: str | None = None
+    model_id: str | None = Field(None, description="The imported model's id.")
+    model_status: str | None = Field(None, description="publishing, published or failed.")
     model_source: str | None = Field(None, description="OBS folder the current model was imported from.")
-    service_id: str | None = None
+    service_id: str | None = Field(None, description="The ModelArts service id.")
     phase: str | None = Field(None, description="ModelArts service status: deploying, running, failed, stopped, ...")
     endpoint: str | None = Field(None, description="The service's access address (POST pictures here).")
-    instance_count: int | None = None
+    instance_count: int | None = Field(None, description="Instances the service runs now.")
     previous_model_id: str | None = Field(None, description="A replaced model, deleted once the service runs the new one.")
