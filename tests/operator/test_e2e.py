@@ -1,0 +1,103 @@
+"""End to end: what `make demo` does, with real kubectl against the operator subprocess."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from modelarts_operator import mnist
+from modelarts_operator.cloud.predict import predict
+
+pytestmark = pytest.mark.slow
+
+ORDER = [("mnistdataset", "mnist"), ("modelartsalgorithm", "mnist-tensorflow"), ("trainingjob", "mnist-train"),
+         ("modelartsservice", "mnist-service")]
+
+
+def first_test_image(mnist_dir) -> tuple[bytes, int]:
+    pixels = mnist.read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz").to_numpy()[0]
+    label = int(mnist.read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz").to_numpy()[0])
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue(), label
+
+
+def test_end_to_end(stack, mnist_dir):
+    ns, bucket = stack.namespace, stack.bucket
+    applied = stack.kubectl("apply", "-k", str(stack.overlay), "-n", ns)
+    assert applied.count("created") == 4, applied
+
+    objs = {kind: stack.wait_ready(kind, name, timeout=240) for kind, name in ORDER}
+
+    dataset = objs["mnistdataset"]["status"]
+    assert dataset["obsUrl"] == f"obs://{bucket}/dataset-mnist/"
+    assert dataset["fileCount"] == 8 and len(dataset["files"]) == 8  # layout Both: raw and .gz
+    assert {f["name"] for f in dataset["files"]} >= {"train-images-idx3-ubyte", "t10k-labels-idx1-ubyte.gz"}
+    assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in dataset["files"])
+    assert (dataset["trainSamples"], dataset["testSamples"]) == (60000, 10000)
+    assert ready_reason(objs["mnistdataset"]) == "Uploaded"
+
+    algorithm = objs["modelartsalgorithm"]["status"]
+    assert algorithm["algorithmId"]
+    assert algorithm["codeLocation"] == f"obs://{bucket}/mnist-tensorflow-code/"
+    assert algorithm["codeFiles"] >= 3
+    assert stack.api.get_algorithm(algorithm["algorithmId"]).id == algorithm["algorithmId"]
+
+    job_obj = objs["trainingjob"]
+    job = job_obj["status"]
+    assert job["phase"] == "Completed" and ready_reason(job_obj) == "Completed"
+    assert job["version"] == "V0001"
+    assert job["outputPath"] == f"obs://{bucket}/mnist-model/V0001/"
+    assert job["metrics"]["accuracy"] >= 0.9, job["metrics"]
+    assert "epoch=1/1" in job["logTail"]
+    assert job["observedGeneration"] == job_obj["metadata"]["generation"]
+    assert stack.api.get_training_job(job["jobId"]).phase == "Completed"
+    assert any(k.endswith("model/saved_model.pb") for k in stack.object_keys(job["outputPath"]))
+
+    service = objs["modelartsservice"]["status"]
+    assert service["phase"] == "running"
+    assert service["endpoint"] and service["modelId"] and service["serviceId"]
+    assert service["modelStatus"] == "published"
+    assert service["modelSource"] == job["outputPath"]
+
+    table = stack.kubectl("get", "modelarts", "-n", ns)
+    for header in ("READY", "REASON", "TARGET", "FILES", "ENGINE", "ALGORITHM-ID", "PHASE", "VERSION", "ACCURACY",
+                   "DURATION", "ENDPOINT", "AGE"):
+        assert header in table, f"{header} missing from:\n{table}"
+    rows = {line.split()[0]: line for line in table.splitlines() if line and not line.startswith("NAME")}
+    assert "True" in rows["mnistdataset.modelarts.mlops.dev/mnist"] and "8" in rows[
+        "mnistdataset.modelarts.mlops.dev/mnist"].split()
+    assert algorithm["algorithmId"] in rows["modelartsalgorithm.modelarts.mlops.dev/mnist-tensorflow"]
+    train_row = rows["trainingjob.modelarts.mlops.dev/mnist-train"].split()
+    assert {"True", "Completed", "V0001"} <= set(train_row), train_row
+    assert str(job["metrics"]["accuracy"])[:4] in " ".join(train_row)
+    service_row = rows["modelartsservice.modelarts.mlops.dev/mnist-service"].split()
+    assert {"True", "Running", "running", service["endpoint"]} <= set(service_row), service_row
+
+    expected = {"mnist": {"Uploaded"}, "mnist-tensorflow": {"CodeUploaded", "Created"},
+                "mnist-train": {"Created", "Running", "Completed"}, "mnist-service": {"ModelImport", "Running"}}
+    for name, reasons in expected.items():
+        seen = stack.event_reasons(name)
+        assert reasons <= seen, f"{name}: events {seen}, expected {reasons}"
+    assert not [e for e in stack.events() if e.get("type") == "Warning"], "no warnings on the happy path"
+
+    image, label = first_test_image(mnist_dir)
+    answer = predict(service["endpoint"], image, "digit.png", token=stack.cloud.auth_token)
+    assert answer["predicted_label"] == str(label), answer
+
+    deleted = stack.kubectl("delete", "-k", str(stack.overlay), "-n", ns, "--wait", "--timeout=180s", timeout=240)
+    assert deleted.count("deleted") == 4, deleted
+    assert stack.items() == []
+    left = stack.inventory()
+    assert left == {"algorithms": 0, "training_jobs": 0, "models": 0, "services": 0, "objects": []}, left
+    assert {"Deleted"} <= stack.event_reasons("mnist-service") & stack.event_reasons("mnist-train")
+
+
+def test_no_secret_in_logs_events_or_status(stack):
+    stack.assert_no_secret_values()
+
+
+def ready_reason(obj: dict) -> str | None:
+    return next((c["reason"] for c in obj["status"]["conditions"] if c["type"] == "Ready"), None)
