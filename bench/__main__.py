@@ -14,7 +14,7 @@ import os
 from bench.common import SUMMARY, load_results, machine, save_results
 from bench.report import render
 
-GROUPS = ["model", "cloud"]
+GROUPS = ["model", "cloud", "demo"]
 
 
 def main() -> None:

@@ -68,4 +68,14 @@ def render(results: dict) -> str:
             f"Ours / plain: {up['ratio_ours_to_plain']}x.",
             "",
         ]
+    demo = results.get("demo")
+    if demo:
+        lines += [
+            f"## make demo (measured {demo['measured_at']}, {demo['machine']['cpus']} CPUs)",
+            "",
+            "| whole demo, start to stop (s) | kubectl apply to service Ready (s) | prediction of test image #0 correct |",
+            "|---|---|---|",
+            f"| {demo['wall_s']} | {demo['apply_to_service_ready_s']} | {'yes' if demo['predicted_correctly'] else 'NO'} |",
+            "",
+        ]
     return "\n".join(lines)
