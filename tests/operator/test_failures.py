@@ -188,3 +188,14 @@ def test_training_job_deleted_in_the_cloud_is_reported_not_rerun(stack, quick_co
 
 def test_no_secret_in_logs_events_or_status(stack):
     stack.assert_no_secret_values(BAD_SK)
+
+
+# --- last: deleting the namespace (Secrets and ConfigMaps go at the same time) cleans up the cloud ---------
+
+
+def test_deleting_the_namespace_cleans_up_all_but_retained(stack):
+    stack.kubectl("delete", "namespace", stack.namespace, "--wait", "--timeout=90s", timeout=120)
+    left = stack.inventory()
+    assert (left["algorithms"], left["training_jobs"]) == (1, 1), left  # the Retain pair only
+    strays = [k for k in left["objects"] if not k.startswith(("code/algo-retain/", "output/tj-retain/"))]
+    assert strays == [], f"objects left behind: {strays}"

@@ -26,13 +26,18 @@ def _local_code(res: Resource, ctx: Context) -> Path | None:
             raise ResourceProblem("CodeMissing", f"ConfigMap {res.namespace}/{code.config_map} not found")
         if res.spec.boot_file not in data:
             raise ResourceProblem("CodeMissing", f"ConfigMap {code.config_map} has no key {res.spec.boot_file}")
-        folder = ctx.settings.work_dir / "code" / res.uid
+        folder = _code_copy(res, ctx)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for name, content in data.items():
             (folder / name).write_text(content)
         return folder
     return None
+
+
+def _code_copy(res: Resource, ctx: Context) -> Path:
+    """Where the ConfigMap's files are written before upload (kept: finalize reads the names)."""
+    return ctx.settings.work_dir / "code" / res.uid
 
 
 def code_files(folder: Path) -> list[str]:
@@ -92,7 +97,7 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 
 def finalize(res: Resource, ctx: Context) -> str:
     """Delete the algorithm and the code files the operator uploaded (never an obsPath's code)."""
-    cloud = ctx.cloud(res)
+    cloud = ctx.cloud(res, deleting=True)
     algorithm_id = res.status.get("algorithmId")
     if not algorithm_id:
         found = cloud.modelarts.find_algorithm(res.cloud_name)
@@ -106,7 +111,13 @@ def finalize(res: Resource, ctx: Context) -> str:
             names = code_files(ctx.settings.builtin_code_dir)
         else:  # only the ConfigMap's files: the folder may hold other things
             names = list(ctx.kube.config_map_data(res.namespace, res.spec.code.config_map) or {})
+            if not names:
+                # The ConfigMap went first (same `kubectl delete -f`, or the namespace): the names of
+                # the copy uploaded last, and at least the boot file, instead of leaking them in OBS.
+                names = code_files(_code_copy(res, ctx)) if _code_copy(res, ctx).is_dir() else []
+                names = sorted({*names, res.spec.boot_file})
         for name in names:
             cloud.obs.delete_object(code_dir.join(name))
         removed = len(names)
+        shutil.rmtree(_code_copy(res, ctx), ignore_errors=True)
     return f"deleted algorithm {algorithm_id or '(none)'} and {removed} code files"

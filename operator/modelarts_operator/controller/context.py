@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from modelarts_operator.api.kinds import Kind
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore
 from modelarts_operator.cloud.naming import cloud_name
-from modelarts_operator.controller.kube import Kube
+from modelarts_operator.controller.kube import Kube, SecretMissing
 from modelarts_operator.controller.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class SecretCredentials:
         self._kube, self._namespace, self._name, self._ttl = kube, namespace, name, ttl
         self._cached: tuple[float, CloudCredentials] | None = None
         self._lock = threading.Lock()
+        self.last_known: CloudCredentials | None = None
 
     def __call__(self) -> CloudCredentials:
         with self._lock:
@@ -80,7 +81,28 @@ class SecretCredentials:
         credentials = CloudCredentials.from_mapping(self._kube.secret_data(self._namespace, self._name))
         with self._lock:
             self._cached = (time.monotonic(), credentials)
+            self.last_known = credentials
         return credentials
+
+
+class LastKnownCredentials:
+    """For finalizers: the Secret's credentials, or the last ones read when the Secret is gone.
+
+    `kubectl delete namespace` deletes the Secret and our resources in no particular order; without
+    this, a finalizer that outlives the 5 s cache fails with SecretMissing forever and the namespace
+    stays Terminating (it cannot even be given the Secret back)."""
+
+    def __init__(self, provider: SecretCredentials):
+        self._provider = provider
+
+    def __call__(self) -> CloudCredentials:
+        try:
+            return self._provider()
+        except SecretMissing:
+            if self._provider.last_known is None:
+                raise
+            log.warning("Secret gone: cleaning up with the credentials it last held")
+            return self._provider.last_known
 
 
 @dataclass
@@ -93,18 +115,25 @@ class Context:
     def __init__(self, kube: Kube, settings: Settings):
         self.kube = kube
         self.settings = settings
-        self._clouds: dict[tuple[str, str], Cloud] = {}
+        self._providers: dict[tuple[str, str], SecretCredentials] = {}
+        self._clouds: dict[tuple[str, str, bool], Cloud] = {}
         self._lock = threading.Lock()
 
-    def cloud(self, resource: Resource) -> Cloud:
-        """Clients for the resource's Secret; shared per Secret so their HTTP clients are reused."""
+    def cloud(self, resource: Resource, deleting: bool = False) -> Cloud:
+        """Clients for the resource's Secret; shared per Secret so their HTTP clients are reused.
+        `deleting` (finalizers): fall back to the last credentials read if the Secret is gone."""
         secret = getattr(resource.spec, "credentials_secret", None) or self.settings.credentials_secret
         key = (resource.namespace, secret)
         with self._lock:
-            if key not in self._clouds:
-                provider = SecretCredentials(self.kube, resource.namespace, secret, self.settings.secret_cache_s)
-                self._clouds[key] = Cloud(ObsStore(provider), ModelArtsApi(provider))
-            return self._clouds[key]
+            if key not in self._providers:
+                self._providers[key] = SecretCredentials(self.kube, resource.namespace, secret,
+                                                         self.settings.secret_cache_s)
+            if (*key, deleting) not in self._clouds:
+                provider = self._providers[key]
+                if deleting:
+                    provider = LastKnownCredentials(provider)
+                self._clouds[(*key, deleting)] = Cloud(ObsStore(provider), ModelArtsApi(provider))
+            return self._clouds[(*key, deleting)]
 
     def record(self, resource: Resource, **fields) -> None:
         """Write status fields now, not at the end of the reconcile: a cloud id must survive a crash."""

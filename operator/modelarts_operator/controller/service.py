@@ -159,7 +159,7 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 
 def finalize(res: Resource, ctx: Context) -> str | None:
     """Delete the service, wait for it to be gone, then delete its models. None while waiting."""
-    cloud = ctx.cloud(res)
+    cloud = ctx.cloud(res, deleting=True)
     service_id = res.status.get("serviceId")
     if service_id is None:
         found = cloud.modelarts.find_service(res.cloud_name)

@@ -141,7 +141,7 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 def finalize(res: Resource, ctx: Context) -> str | None:
     """Stop a running job and wait for it to end, delete it, then delete its output version folder.
     Returns None while waiting (the finalizer stays), a summary when done."""
-    cloud = ctx.cloud(res)
+    cloud = ctx.cloud(res, deleting=True)
     job_id = res.status.get("jobId")
     if job_id is None:
         found = cloud.modelarts.find_training_job(res.cloud_name)
