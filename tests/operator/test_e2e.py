@@ -82,6 +82,14 @@ def test_end_to_end(stack, mnist_dir):
         seen = stack.event_reasons(name)
         assert reasons <= seen, f"{name}: events {seen}, expected {reasons}"
     assert not [e for e in stack.events() if e.get("type") == "Warning"], "no warnings on the happy path"
+    for name, reason in (("mnist", "Uploaded"), ("mnist-tensorflow", "CodeUploaded"), ("mnist-tensorflow", "Created"),
+                         ("mnist-train", "Completed"), ("mnist-service", "Running")):
+        said = [e for e in stack.events(name) if e["reason"] == reason]
+        assert len(said) == 1, f"{name}: {reason} said {len(said)} times (polls must not repeat it)"
+    for obj in stack.items():  # every status describes the current spec and the last reconcile succeeded
+        assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"], obj["metadata"]["name"]
+        synced = next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")
+        assert synced["status"] == "True", (obj["metadata"]["name"], synced)
 
     image, label = first_test_image(mnist_dir)
     answer = predict(service["endpoint"], image, "digit.png", token=stack.cloud.auth_token)
