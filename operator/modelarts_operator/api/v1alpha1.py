@@ -138,6 +138,7 @@ class ModelArtsAlgorithmStatus(CommonStatus):
     algorithm_id: str | None = Field(None, description="The ModelArts algorithm id.")
     code_location: str | None = Field(None, description="OBS folder of the code the algorithm runs.")
     code_files: int | None = Field(None, description="Files in the code folder.")
+    uploaded_files: list[str] = Field([], description="Code files the operator uploaded (deleted with it).")
 
 
 # --- TrainingJob ------------------------------------------------------------------------------

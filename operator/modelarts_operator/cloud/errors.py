@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ErrorKind(str, Enum):
@@ -80,6 +84,16 @@ class CloudError(Exception):
     @property
     def retryable(self) -> bool:
         return self.kind in RETRYABLE
+
+
+def none_if_gone(call: Callable[[], T]) -> T | None:
+    """Run a read; None when the resource does not exist (NotFound), other errors propagate."""
+    try:
+        return call()
+    except CloudError as exc:
+        if exc.kind is ErrorKind.NOT_FOUND:
+            return None
+        raise
 
 
 def from_sdk_exception(operation: str, exc: Exception) -> CloudError:

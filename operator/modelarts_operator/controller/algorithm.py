@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from modelarts_operator.api.v1alpha1 import ModelArtsAlgorithmSpec
-from modelarts_operator.cloud import CloudError, ErrorKind, ObsUrl
+from modelarts_operator.cloud import ObsUrl
+from modelarts_operator.cloud.errors import none_if_gone
 from modelarts_operator.cloud.resources import AlgorithmParameter, AlgorithmSpec
 from modelarts_operator.controller import status as st
 from modelarts_operator.controller.context import Context, Outcome, Resource, ResourceProblem
@@ -26,18 +27,13 @@ def _local_code(res: Resource, ctx: Context) -> Path | None:
             raise ResourceProblem("CodeMissing", f"ConfigMap {res.namespace}/{code.config_map} not found")
         if res.spec.boot_file not in data:
             raise ResourceProblem("CodeMissing", f"ConfigMap {code.config_map} has no key {res.spec.boot_file}")
-        folder = _code_copy(res, ctx)
+        folder = ctx.settings.work_dir / "code" / res.uid
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         for name, content in data.items():
             (folder / name).write_text(content)
         return folder
     return None
-
-
-def _code_copy(res: Resource, ctx: Context) -> Path:
-    """Where the ConfigMap's files are written before upload (kept: finalize reads the names)."""
-    return ctx.settings.work_dir / "code" / res.uid
 
 
 def code_files(folder: Path) -> list[str]:
@@ -66,6 +62,9 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
         report = cloud.obs.upload_folder(folder, code_dir)
         if report.uploaded:
             outcome.event("CodeUploaded", f"{len(report.uploaded)} files ({report.bytes_sent} bytes) to {code_dir}")
+        uploaded = sorted({*report.uploaded, *report.skipped, *res.status.get("uploadedFiles", [])})
+        if uploaded != res.status.get("uploadedFiles"):  # recorded now: finalize deletes exactly these
+            ctx.record(res, uploadedFiles=uploaded)
         files = len(report.uploaded) + len(report.skipped)
     else:
         code_dir = ObsUrl.parse(spec.code.obs_path)
@@ -76,13 +75,10 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 
     algorithm = None
     if res.status.get("algorithmId"):
-        try:
-            algorithm = cloud.modelarts.get_algorithm(res.status["algorithmId"])
-        except CloudError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
-            outcome.event("CloudResourceMissing", f"algorithm {res.status['algorithmId']} was deleted outside "
-                          "the operator; creating it again", warning=True)
+        algorithm = none_if_gone(lambda: cloud.modelarts.get_algorithm(res.status["algorithmId"]))
+        if algorithm is None:
+            outcome.event("CloudResourceMissing", f"algorithm {res.status['algorithmId']} was deleted "
+                          "outside the operator; creating it again", warning=True)
     if algorithm is None:
         algorithm, created = cloud.modelarts.ensure_algorithm(cloud_spec(res, code_dir))
         if created:
@@ -104,20 +100,13 @@ def finalize(res: Resource, ctx: Context) -> str:
         algorithm_id = found.id if found else None
     if algorithm_id:
         cloud.modelarts.delete_algorithm(algorithm_id)
-    removed = 0
+    # Exactly the files recorded at upload: the ConfigMap may be gone already (kubectl delete
+    # namespace), and the folder may hold files that are not ours.
+    names = res.status.get("uploadedFiles") or []
     if res.spec.code.upload_to:
         code_dir = ObsUrl.parse(res.spec.code.upload_to)
-        if res.spec.code.builtin:
-            names = code_files(ctx.settings.builtin_code_dir)
-        else:  # only the ConfigMap's files: the folder may hold other things
-            names = list(ctx.kube.config_map_data(res.namespace, res.spec.code.config_map) or {})
-            if not names:
-                # The ConfigMap went first (same `kubectl delete -f`, or the namespace): the names of
-                # the copy uploaded last, and at least the boot file, instead of leaking them in OBS.
-                names = code_files(_code_copy(res, ctx)) if _code_copy(res, ctx).is_dir() else []
-                names = sorted({*names, res.spec.boot_file})
         for name in names:
             cloud.obs.delete_object(code_dir.join(name))
-        removed = len(names)
-        shutil.rmtree(_code_copy(res, ctx), ignore_errors=True)
+    shutil.rmtree(ctx.settings.work_dir / "code" / res.uid, ignore_errors=True)
+    removed = len(names)
     return f"deleted algorithm {algorithm_id or '(none)'} and {removed} code files"

@@ -10,7 +10,8 @@ import hashlib
 
 from modelarts_operator.api.kinds import TRAINING_JOB
 from modelarts_operator.api.v1alpha1 import ModelArtsServiceSpec
-from modelarts_operator.cloud import CloudError, ErrorKind, ObsUrl
+from modelarts_operator.cloud import ObsUrl
+from modelarts_operator.cloud.errors import none_if_gone
 from modelarts_operator.cloud.resources import Model, ModelSpec, Service, ServiceSpec
 from modelarts_operator.controller import status as st
 from modelarts_operator.controller.context import (
@@ -49,13 +50,11 @@ def _model(res: Resource, ctx: Context, source: str, job_id: str | None, outcome
     cloud = ctx.cloud(res)
     model_id = res.status.get("modelId") if res.status.get("modelSource") == source else None
     if model_id:
-        try:
-            return cloud.modelarts.get_model(model_id)
-        except CloudError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
-            outcome.event("CloudResourceMissing", f"model {model_id} was deleted outside the operator; importing "
-                          "it again", warning=True)
+        model = none_if_gone(lambda: cloud.modelarts.get_model(model_id))
+        if model is not None:
+            return model
+        outcome.event("CloudResourceMissing", f"model {model_id} was deleted outside the operator; importing "
+                      "it again", warning=True)
     model, created = cloud.modelarts.ensure_model(ModelSpec(
         name=model_name(res, source), source_location=ObsUrl.parse(source).api_path, source_job_id=job_id,
         description=f"{res.ref} (managed by modelarts-operator)"))
@@ -74,13 +73,11 @@ def _service(res: Resource, ctx: Context, model: Model, outcome: Outcome) -> Ser
     spec: ModelArtsServiceSpec = res.spec
     cloud = ctx.cloud(res)
     if res.status.get("serviceId"):
-        try:
-            return cloud.modelarts.get_service(res.status["serviceId"])
-        except CloudError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
-            outcome.event("CloudResourceMissing", f"service {res.status['serviceId']} was deleted outside the "
-                          "operator; deploying it again", warning=True)
+        service = none_if_gone(lambda: cloud.modelarts.get_service(res.status["serviceId"]))
+        if service is not None:
+            return service
+        outcome.event("CloudResourceMissing", f"service {res.status['serviceId']} was deleted outside the "
+                      "operator; deploying it again", warning=True)
     service, created = cloud.modelarts.ensure_service(desired(res, model.id))
     if created:
         ctx.crashpoint("service")
@@ -165,12 +162,7 @@ def finalize(res: Resource, ctx: Context) -> str | None:
         found = cloud.modelarts.find_service(res.cloud_name)
         service_id = found.id if found else None
     if service_id is not None:
-        try:
-            service = cloud.modelarts.get_service(service_id)
-        except CloudError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
-            service = None
+        service = none_if_gone(lambda: cloud.modelarts.get_service(service_id))
         if service is not None:
             if service.status != "deleting":
                 cloud.modelarts.delete_service(service_id)

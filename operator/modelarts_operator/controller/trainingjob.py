@@ -8,7 +8,8 @@ import re
 
 from modelarts_operator.api.kinds import ALGORITHM, MNIST_DATASET
 from modelarts_operator.api.v1alpha1 import TrainingJobSpec
-from modelarts_operator.cloud import CloudError, ErrorKind, ObsUrl
+from modelarts_operator.cloud import CloudError, ObsUrl
+from modelarts_operator.cloud.errors import none_if_gone
 from modelarts_operator.cloud.resources import TrainingJob
 from modelarts_operator.cloud.resources import TrainingJobSpec as CloudJobSpec
 from modelarts_operator.controller import status as st
@@ -99,11 +100,8 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
     if job_id is None:
         job = _create(res, ctx, outcome)
     else:
-        try:
-            job = cloud.modelarts.get_training_job(job_id)
-        except CloudError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
+        job = none_if_gone(lambda: cloud.modelarts.get_training_job(job_id))
+        if job is None:
             # Re-running training would cost money and give another model: report, do not recreate.
             outcome.event("CloudResourceMissing", f"training job {job_id} was deleted outside the operator",
                           warning=True)
@@ -147,12 +145,7 @@ def finalize(res: Resource, ctx: Context) -> str | None:
         found = cloud.modelarts.find_training_job(res.cloud_name)
         job_id = found.id if found else None
     if job_id is not None:
-        try:
-            job = cloud.modelarts.get_training_job(job_id)
-        except CloudError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
-            job = None
+        job = none_if_gone(lambda: cloud.modelarts.get_training_job(job_id))
         if job is not None and not job.finished:
             if job.phase != "Terminating":
                 cloud.modelarts.stop_training_job(job_id)
