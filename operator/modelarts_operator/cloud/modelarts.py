@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from modelarts_operator.cloud.credentials import CloudCredentials, CredentialsProvider
-from modelarts_operator.cloud.errors import CloudError, ErrorKind, from_sdk_exception
+from modelarts_operator.cloud.errors import CloudError, ErrorKind, from_sdk_exception, none_if_gone
 from modelarts_operator.cloud.resources import (
     Algorithm,
     AlgorithmSpec,
@@ -127,15 +127,9 @@ class ModelArtsApi:
         return with_retries(f"ensure {kind} {name}", attempt, self._policy)
 
     @staticmethod
-    def _gone_ok(call: Callable[[], object]) -> bool:
+    def _gone_ok(call: Callable[[], dict]) -> bool:
         """Run a delete; False when the resource was already gone (which is success for a finalizer)."""
-        try:
-            call()
-            return True
-        except CloudError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return False
-            raise
+        return none_if_gone(call) is not None
 
     def count(self, kind: str) -> int:
         """How many of a kind exist in the project (algorithms, training_jobs, models, services)."""

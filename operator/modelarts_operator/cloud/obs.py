@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from modelarts_operator.cloud.credentials import CloudCredentials, CredentialsProvider
-from modelarts_operator.cloud.errors import CloudError, ErrorKind, from_obs_response
+from modelarts_operator.cloud.errors import CloudError, ErrorKind, from_obs_response, none_if_gone
 from modelarts_operator.cloud.retry import DEFAULT_POLICY, RetryPolicy, endpoint_slot, with_retries
 
 log = logging.getLogger(__name__)
@@ -145,13 +145,7 @@ class ObsStore:
     # --- buckets -------------------------------------------------------------------------------
 
     def bucket_exists(self, bucket: str) -> bool:
-        try:
-            self._call("headBucket", lambda c: c.headBucket(bucket))
-            return True
-        except CloudError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return False
-            raise
+        return none_if_gone(lambda: self._call("headBucket", lambda c: c.headBucket(bucket))) is not None
 
     def ensure_bucket(self, bucket: str) -> bool:
         """Create the bucket unless it exists; True when this call created it."""
@@ -168,13 +162,7 @@ class ObsStore:
 
     def delete_bucket(self, bucket: str) -> bool:
         """Delete an empty bucket; False when it was already gone."""
-        try:
-            self._call("deleteBucket", lambda c: c.deleteBucket(bucket))
-            return True
-        except CloudError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return False
-            raise
+        return none_if_gone(lambda: self._call("deleteBucket", lambda c: c.deleteBucket(bucket))) is not None
 
     # --- objects -------------------------------------------------------------------------------
 
@@ -196,12 +184,10 @@ class ObsStore:
 
     def stored_sha256(self, url: ObsUrl) -> str | None:
         """The content hash recorded at upload, or None when the object or the record is missing."""
-        try:
-            response = self._call("getObjectMetadata", lambda c: c.getObjectMetadata(url.bucket, url.key))
-        except CloudError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:
-                return None
-            raise
+        response = none_if_gone(lambda: self._call("getObjectMetadata",
+                                                   lambda c: c.getObjectMetadata(url.bucket, url.key)))
+        if response is None:
+            return None
         headers = {k.lower(): v for k, v in (response.header or [])}
         return headers.get(SHA256_META) or headers.get(f"x-obs-meta-{SHA256_META}") or headers.get(f"x-amz-meta-{SHA256_META}")
 
@@ -265,22 +251,13 @@ class ObsStore:
         return written
 
     def delete_object(self, url: ObsUrl) -> None:
-        """Delete one object; OBS answers 204 whether or not it existed."""
-        try:
-            self._call("deleteObject", lambda c: c.deleteObject(url.bucket, url.key))
-        except CloudError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                raise
+        """Delete one object; OBS answers 204 whether or not it existed (a missing bucket: nothing to do)."""
+        none_if_gone(lambda: self._call("deleteObject", lambda c: c.deleteObject(url.bucket, url.key)))
 
     def delete_prefix(self, url: ObsUrl) -> int:
         """Delete every object under `url`; returns how many. Already-gone objects count as deleted."""
         count = 0
-        try:
-            keys = [obj.key for obj in self.list(url)]
-        except CloudError as exc:
-            if exc.kind is ErrorKind.NOT_FOUND:  # no bucket, nothing to delete
-                return 0
-            raise
+        keys = none_if_gone(lambda: [obj.key for obj in self.list(url)]) or []  # no bucket: nothing to delete
         for key in keys:
             self._call("deleteObject", lambda c, k=key: c.deleteObject(url.bucket, k))
             count += 1

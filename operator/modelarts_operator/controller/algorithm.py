@@ -94,10 +94,7 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 def finalize(res: Resource, ctx: Context) -> str:
     """Delete the algorithm and the code files the operator uploaded (never an obsPath's code)."""
     cloud = ctx.cloud(res, deleting=True)
-    algorithm_id = res.status.get("algorithmId")
-    if not algorithm_id:
-        found = cloud.modelarts.find_algorithm(res.cloud_name)
-        algorithm_id = found.id if found else None
+    algorithm_id = res.cloud_id("algorithmId", cloud.modelarts.find_algorithm)
     if algorithm_id:
         cloud.modelarts.delete_algorithm(algorithm_id)
     # Exactly the files recorded at upload: the ConfigMap may be gone already (kubectl delete

@@ -47,6 +47,13 @@ class Resource:
     def cloud_name(self) -> str:
         return cloud_name(self.namespace, self.name, self.uid)
 
+    def cloud_id(self, field: str, find) -> str | None:
+        """The id recorded in status, else the one found by the deterministic name (a crash came first)."""
+        if self.status.get(field):
+            return self.status[field]
+        found = find(self.cloud_name)
+        return found.id if found else None
+
     @property
     def ref(self) -> str:
         return f"{self.kind.kind} {self.namespace}/{self.name}"

@@ -140,10 +140,7 @@ def finalize(res: Resource, ctx: Context) -> str | None:
     """Stop a running job and wait for it to end, delete it, then delete its output version folder.
     Returns None while waiting (the finalizer stays), a summary when done."""
     cloud = ctx.cloud(res, deleting=True)
-    job_id = res.status.get("jobId")
-    if job_id is None:
-        found = cloud.modelarts.find_training_job(res.cloud_name)
-        job_id = found.id if found else None
+    job_id = res.cloud_id("jobId", cloud.modelarts.find_training_job)
     if job_id is not None:
         job = none_if_gone(lambda: cloud.modelarts.get_training_job(job_id))
         if job is not None and not job.finished:
