@@ -127,6 +127,21 @@ class ModelArtsApi:
         return with_retries(f"ensure {kind} {name}", attempt, self._policy)
 
     @staticmethod
+    def _find_by_name(name: str, parse: Callable[[dict], T], page: Callable[[int], dict]) -> T | None:
+        """Walk a v2 list ({total, items}) page by page for the item whose metadata.name is exactly `name`
+        (the service's name search is a substring match)."""
+        offset = 0
+        while True:
+            data = page(offset)
+            items = data.get("items") or []
+            for item in items:
+                if (item.get("metadata") or {}).get("name") == name:
+                    return parse(item)
+            offset += len(items)
+            if not items or offset >= (data.get("total") or 0):
+                return None
+
+    @staticmethod
     def _gone_ok(call: Callable[[], dict]) -> bool:
         """Run a delete; False when the resource was already gone (which is success for a finalizer)."""
         return none_if_gone(call) is not None
@@ -163,17 +178,9 @@ class ModelArtsApi:
     def find_algorithm(self, name: str) -> Algorithm | None:
         from huaweicloudsdkmodelarts.v1 import ListAlgorithmsRequest
 
-        offset = 0
-        while True:
-            data = self._invoke("list_algorithms", lambda c, o=offset: c.list_algorithms(
-                ListAlgorithmsRequest(offset=o, limit=PAGE, searches=f"name:{name}")))
-            items = data.get("items") or []
-            for item in items:
-                if (item.get("metadata") or {}).get("name") == name:
-                    return Algorithm.from_api(item)
-            offset += len(items)
-            if not items or offset >= (data.get("total") or 0):
-                return None
+        return self._find_by_name(name, Algorithm.from_api, lambda offset: self._invoke(
+            "list_algorithms", lambda c: c.list_algorithms(
+                ListAlgorithmsRequest(offset=offset, limit=PAGE, searches=f"name:{name}"))))
 
     def ensure_algorithm(self, spec: AlgorithmSpec) -> tuple[Algorithm, bool]:
         return self._ensure("algorithm", spec.name, self.find_algorithm, lambda: self.create_algorithm(spec))
@@ -202,18 +209,9 @@ class ModelArtsApi:
     def find_training_job(self, name: str) -> TrainingJob | None:
         from huaweicloudsdkmodelarts.v1 import ListTrainingJobsRequest
 
-        offset = 0
-        while True:
-            body = {"offset": offset, "limit": PAGE, "filters": [{"key": "name", "operator": "like", "value": [name]}]}
-            data = self._invoke("list_training_jobs", lambda c, b=body: c.list_training_jobs(
-                ListTrainingJobsRequest(body=b)))
-            items = data.get("items") or []
-            for item in items:
-                if (item.get("metadata") or {}).get("name") == name:
-                    return TrainingJob.from_api(item)
-            offset += len(items)
-            if not items or offset >= (data.get("total") or 0):
-                return None
+        return self._find_by_name(name, TrainingJob.from_api, lambda offset: self._invoke(
+            "list_training_jobs", lambda c: c.list_training_jobs(ListTrainingJobsRequest(body={
+                "offset": offset, "limit": PAGE, "filters": [{"key": "name", "operator": "like", "value": [name]}]}))))
 
     def ensure_training_job(self, spec: TrainingJobSpec) -> tuple[TrainingJob, bool]:
         return self._ensure("training job", spec.name, self.find_training_job, lambda: self.create_training_job(spec))

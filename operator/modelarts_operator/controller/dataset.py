@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelarts_operator import mnist
 from modelarts_operator.api.v1alpha1 import MnistDatasetSpec
 from modelarts_operator.cloud import ObsStore, ObsUrl
+from modelarts_operator.cloud.obs import sha256_file
 from modelarts_operator.controller import status as st
 from modelarts_operator.controller.context import Context, Outcome, Resource, ResourceProblem
 
@@ -18,21 +19,47 @@ log = logging.getLogger(__name__)
 _fetch_lock = threading.Lock()
 
 
-def _fetch(spec: MnistDatasetSpec, ctx: Context, obs: ObsStore) -> dict[str, Path]:
-    """The four verified .gz files in a local cache, from the spec's source."""
+@dataclass(frozen=True)
+class LocalFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+# Per source and process: every form of the four files, verified and hashed once. Without this each
+# poll would re-download (Obs), re-verify, re-decompress and re-hash 120 MB to find nothing changed.
+_prepared: dict[str, dict[str, LocalFile]] = {}
+
+
+def _local_files(spec: MnistDatasetSpec, ctx: Context, obs: ObsStore) -> dict[str, LocalFile]:
+    """Object name -> local file, for the objects the layout asks for."""
     source = spec.source
     key = hashlib.sha256(f"{source.type}|{source.url}|{source.obs_path}".encode()).hexdigest()[:12]
     cache = ctx.settings.work_dir / "mnist" / key
     with _fetch_lock:  # two datasets with one source fetch once
-        try:
-            if source.type == "Download":
-                return mnist.fetch_mnist(cache, local_dirs=[], zip_urls=[source.url])
-            if source.type == "Local":
-                return mnist.fetch_mnist(cache, local_dirs=ctx.settings.mnist_local_dirs, zip_urls=(), mirror_urls=())
-            return mnist.fetch_mnist(cache, local_dirs=[_download_from_obs(obs, source.obs_path, cache / "from-obs")],
-                                     zip_urls=(), mirror_urls=())
-        except mnist.MnistError as exc:
-            raise ResourceProblem("SourceUnavailable", str(exc)) from None
+        prepared = _prepared.get(key)
+        if prepared is None or not all(f.path.is_file() for f in prepared.values()):
+            gz_files = _fetch(source, cache, ctx, obs)
+            raw_files = mnist.copy_raw(gz_files, cache / "raw")
+            prepared = {}
+            for name in mnist.MNIST_FILES:
+                for object_name, path in ((f"{name}.gz", gz_files[name]), (name, raw_files[name])):
+                    prepared[object_name] = LocalFile(path, path.stat().st_size, sha256_file(path))
+            _prepared[key] = prepared
+    return {name: prepared[name] for name in target_files(spec)}
+
+
+def _fetch(source, cache: Path, ctx: Context, obs: ObsStore) -> dict[str, Path]:
+    """The four verified .gz files in a local cache, from the spec's source."""
+    try:
+        if source.type == "Download":
+            return mnist.fetch_mnist(cache, local_dirs=[], zip_urls=[source.url])
+        if source.type == "Local":
+            return mnist.fetch_mnist(cache, local_dirs=ctx.settings.mnist_local_dirs, zip_urls=(), mirror_urls=())
+        return mnist.fetch_mnist(cache, local_dirs=[_download_from_obs(obs, source.obs_path, cache / "from-obs")],
+                                 zip_urls=(), mirror_urls=())
+    except mnist.MnistError as exc:
+        raise ResourceProblem("SourceUnavailable", str(exc)) from None
 
 
 def _download_from_obs(obs: ObsStore, folder_url: str, staging: Path) -> Path:
@@ -64,23 +91,14 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
     target = ObsUrl.parse(spec.target)
     if cloud.obs.ensure_bucket(target.bucket):
         ctx.record(res, message=f"created bucket {target.bucket}")
-    files = _fetch(spec, ctx, cloud.obs)
-    raw_dir = ctx.settings.work_dir / "mnist" / "raw" / res.uid
-    raw, gz = _forms(spec.layout)
-    if raw:
-        mnist.copy_raw(files, raw_dir)
+    files = _local_files(spec, ctx, cloud.obs)
     outcome = Outcome()
     listed, sent = [], 0
-    names = target_files(spec)
-    for index, object_name in enumerate(names, 1):
-        name = object_name.removesuffix(".gz")
-        path = files[name] if object_name.endswith(".gz") else raw_dir / name
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    for index, (object_name, local) in enumerate(files.items(), 1):
         if not res.status.get("files"):  # first sync: show progress, the upload takes a while
-            ctx.record(res, message=f"uploading {object_name} ({index}/{len(names)})")
-        sent += cloud.obs.upload_file(path, target.join(object_name), digest)
-        listed.append({"name": object_name, "size": path.stat().st_size, "sha256": digest})
-    shutil.rmtree(raw_dir, ignore_errors=True)
+            ctx.record(res, message=f"uploading {object_name} ({index}/{len(files)})")
+        sent += cloud.obs.upload_file(local.path, target.join(object_name), local.sha256)
+        listed.append({"name": object_name, "size": local.size, "sha256": local.sha256})
     counts = {name: mnist.MNIST_FILES[name].dims[0] for name in mnist.MNIST_FILES}
     if sent and res.status.get("files"):
         outcome.event("Reuploaded", f"{sent} bytes re-uploaded to {target}: objects were missing or changed",

@@ -111,11 +111,7 @@ class Algorithms:
         self.state.save()
 
     def list(self, query) -> dict:
-        offset = checks.query_int(query, "offset", 0, 0, 10**9)
-        limit = checks.query_int(query, "limit", 10, 1, 50)
-        order = query.get("order") or "desc"
-        if order not in ("asc", "desc"):
-            raise bad_request(f"query parameter order must be asc or desc, not {order!r}")
+        offset, limit, order = checks.paging(query, 10, 50)
         items = list(self.state.algorithms.values())
         searches = query.get("searches") or ""
         for search in filter(None, searches.split(",")):

@@ -59,3 +59,13 @@ def query_int(query, key: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise bad_request(f"query parameter {key} must be from {low} to {high}, not {value}")
     return value
+
+
+def paging(query, default_limit: int, max_limit: int) -> tuple[int, int, str]:
+    """offset, limit and order (asc|desc) of a list request, each checked."""
+    offset = query_int(query, "offset", 0, 0, 10**9)
+    limit = query_int(query, "limit", default_limit, 1, max_limit)
+    order = query.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise bad_request(f"query parameter order must be asc or desc, not {order!r}")
+    return offset, limit, order

@@ -122,11 +122,7 @@ class Models:
         self.state.save()
 
     def list(self, query) -> dict:
-        offset = checks.query_int(query, "offset", 0, 0, 10**9)
-        limit = checks.query_int(query, "limit", 1000, 1, 1000)
-        order = query.get("order") or "desc"
-        if order not in ("asc", "desc"):
-            raise bad_request(f"query parameter order must be asc or desc, not {order!r}")
+        offset, limit, order = checks.paging(query, 1000, 1000)
         models = list(self.state.models.values())
         name = query.get("model_name")
         if name:

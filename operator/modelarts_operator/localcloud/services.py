@@ -188,11 +188,7 @@ class Services:
         self.state.save()
 
     def list(self, query) -> dict:
-        offset = checks.query_int(query, "offset", 0, 0, 10**9)
-        limit = checks.query_int(query, "limit", 1000, 1, 1000)
-        order = query.get("order") or "desc"
-        if order not in ("asc", "desc"):
-            raise bad_request(f"query parameter order must be asc or desc, not {order!r}")
+        offset, limit, order = checks.paging(query, 1000, 1000)
         services = list(self.state.services.values())
         if query.get("service_name"):
             services = [s for s in services if query["service_name"] in s["service_name"]]
