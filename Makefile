@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-fast bench lint demo local-up local-down crds clean
+.PHONY: help venv kube test test-fast bench lint demo local-up local-down crds clean
 
 help:
 	@echo "make demo   - run the MNIST pipeline through the operator on the local stack"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench  - run the benchmarks, write bench/results/*.json and docs/benchmarks.md"
 	@echo "make lint   - ruff"
 	@echo "make venv   - create .venv with all extras"
+	@echo "make kube   - build etcd, kube-apiserver and kube-controller-manager from source (tools/kube/)"
 	@echo "make crds   - regenerate crds/ from the API types"
 	@echo "make local-up / local-down - start / stop the local stack with the operator"
 
@@ -25,7 +26,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The real control plane: built once per version into ~/.cache (a second run does nothing).
+kube:
+	bash tools/kube/build.sh
+
+# Every test, on both Kubernetes backends (the emulator and the real control plane).
+test: $(STAMP) kube
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 # Everything but the tests that train or serve TensorFlow models.
