@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MNIST files, and one model package trained once per test session."""
+"""Shared fixtures: the real MNIST files, one model package trained once per test session, and the
+Kubernetes backends (`kube_backend` is parametrized over the emulator and the real control plane)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,33 @@ from pathlib import Path
 
 import pytest
 
+from kubebackend import BACKENDS, endpoint_of_real
 from modelarts_operator import mnist
 from support import run_boot_file
+
+
+def pytest_addoption(parser):
+    parser.addoption("--kube-backend", action="append", choices=BACKENDS, default=None,
+                     help="run the Kubernetes-facing tests on this backend only (repeatable; default: both)")
+
+
+def pytest_generate_tests(metafunc):
+    """Every test that takes `kube_backend` runs once per backend, grouped by module."""
+    if "kube_backend" in metafunc.fixturenames:
+        backends = metafunc.config.getoption("kube_backend") or list(BACKENDS)
+        metafunc.parametrize("kube_backend", backends, scope="module")
+
+
+@pytest.fixture(scope="session")
+def real_kube(tmp_path_factory):
+    """etcd, kube-apiserver and kube-controller-manager for the whole session, with the operator's
+    ServiceAccount and RBAC from manifests/ installed (its requests are audited for 403s)."""
+    from modelarts_operator.realkube import RealKube, operator_user
+
+    kube = RealKube(tmp_path_factory.mktemp("real-kube"), audited_users=(operator_user(),))
+    with kube:
+        kube.install_operator_identity()
+        yield endpoint_of_real(kube), kube
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _local_up(args: argparse.Namespace) -> int:
     from modelarts_operator.stack import Stack
 
-    stack = Stack(folder=Path(args.folder))
+    stack = Stack(folder=Path(args.folder), kube=args.kube)
     cloud = stack.up()
     print(f"local stack up: ModelArts {cloud['modelartsEndpoint']}, OBS {cloud['obsEndpoint']}")
     print(f"export KUBECONFIG={stack.kubeconfig.resolve()}   # namespace {stack.namespace}; logs in {args.folder}/logs")
@@ -71,6 +71,12 @@ def _local_cloud(args: argparse.Namespace) -> int:
 
 
 def _local_kube(args: argparse.Namespace) -> int:
+    if args.real:
+        from modelarts_operator import realkube
+
+        realkube.serve(Path(args.folder), kubeconfig=Path(args.kubeconfig),
+                       operator_kubeconfig=Path(args.operator_kubeconfig))
+        return 0
     from modelarts_operator.localkube import server
 
     server.serve(host=args.host, port=args.port, kubeconfig=args.kubeconfig, state_file=args.state_file)
@@ -112,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="the local stack").add_subparsers(dest="action", required=True)
     up = local.add_parser("up", help="start the local cloud, local Kubernetes API (if no cluster) and the operator")
     up.add_argument("--folder", default=".local")
+    up.add_argument("--kube", choices=("auto", "emulator", "real"), default="auto",
+                    help="auto: your cluster if kubectl reaches one, else the emulator; real: etcd, kube-apiserver "
+                         "and kube-controller-manager built by `make kube`; emulator: the local Kubernetes API")
     up.set_defaults(func=_local_up)
     down = local.add_parser("down", help="stop what `local up` started")
     down.add_argument("--folder", default=".local")
@@ -135,7 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     cloud.add_argument("--region", default="cn-north-4")
     cloud.set_defaults(func=_local_cloud)
 
-    kube = local.add_parser("kube", help="run the local Kubernetes API emulator")
+    kube = local.add_parser("kube", help="run the local Kubernetes API: the emulator, or a real control plane")
+    kube.add_argument("--real", action="store_true",
+                      help="etcd, kube-apiserver and kube-controller-manager (built by `make kube`) instead")
+    kube.add_argument("--folder", default=".local/kube",
+                      help="--real: where the control plane keeps its data, certificates and logs")
+    kube.add_argument("--operator-kubeconfig", default=".local/operator.kubeconfig",
+                      help="--real: kubeconfig for the operator's ServiceAccount (manifests/rbac.yaml)")
     kube.add_argument("--host", default="127.0.0.1")
     kube.add_argument("--port", type=int, default=0, help="0 picks a free port")
     kube.add_argument("--kubeconfig", default=".local/kubeconfig", help="where to write the kubeconfig")

@@ -361,14 +361,24 @@ class RealKube:
         return refused
 
 
-def serve(folder: Path, kubeconfig: Path | None = None) -> None:
-    """`modelarts-operator local kube --real`: run until SIGINT/SIGTERM, then stop every process."""
+def serve(folder: Path, kubeconfig: Path | None = None, operator_kubeconfig: Path | None = None) -> None:
+    """`modelarts-operator local kube --real`: run until SIGINT/SIGTERM, then stop every process.
+
+    The operator's kubeconfig is written before the admin's, so a waiter on the admin kubeconfig
+    finds both."""
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    kube = RealKube(folder, kubeconfig=kubeconfig)
+    admin = Path(kubeconfig) if kubeconfig else Path(folder) / "kubeconfig"
+    admin.unlink(missing_ok=True)
+    kube = RealKube(folder, kubeconfig=Path(folder) / "admin.kubeconfig", audited_users=(operator_user(),))
     try:
         kube.start()
-        print(f"kube-apiserver at {kube.url}; KUBECONFIG={kube.kubeconfig.resolve()}", flush=True)
+        operator = kube.install_operator_identity(operator_kubeconfig)
+        admin.parent.mkdir(parents=True, exist_ok=True)
+        admin.write_bytes(kube.kubeconfig.read_bytes())
+        admin.chmod(0o600)
+        print(f"kube-apiserver at {kube.url}; KUBECONFIG={admin.resolve()} (admin), {operator.resolve()} "
+              f"(the operator's ServiceAccount)", flush=True)
         while not stopping:
             for name, process in kube.processes.items():
                 if process.poll() is not None:

@@ -1,7 +1,8 @@
 """The local stack as background processes: `modelarts-operator local up` / `local down`.
 
-up starts the local cloud, the local Kubernetes API (unless a cluster is reachable), installs the
-CRDs and the credentials Secret, and runs the operator. Everything lives in one folder (.local/):
+up starts the local cloud, a Kubernetes API (your cluster if one is reachable, else the emulator, or
+with `--kube real` a real control plane built by `make kube`), installs the CRDs and the credentials
+Secret, and runs the operator (on the real control plane as its ServiceAccount, under manifests/rbac.yaml). Everything lives in one folder (.local/):
 endpoints, kubeconfig, logs and the process ids that `down` stops.
 """
 
@@ -30,10 +31,17 @@ class StackError(RuntimeError):
 class Stack:
     folder: Path = Path(".local")
     namespace: str = "modelarts-demo"
+    kube: str = "auto"  # auto | emulator | real
 
     @property
     def kubeconfig(self) -> Path:
         return self.folder / "kubeconfig"
+
+    @property
+    def operator_kubeconfig(self) -> Path:
+        """The operator's own identity on the real control plane; elsewhere the admin's kubeconfig."""
+        path = self.folder / "operator.kubeconfig"
+        return path if self.kube == "real" else self.kubeconfig
 
     @property
     def cloud_file(self) -> Path:
@@ -97,12 +105,22 @@ class Stack:
         return json.loads(self.cloud_file.read_text())
 
     def start_kube(self) -> None:
-        if self.cluster_reachable():
+        if self.kube == "auto" and self.cluster_reachable():
             Path(self.kubeconfig).unlink(missing_ok=True)
             Path(self.kubeconfig).symlink_to(Path(os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser())
             return
         self.kubeconfig.unlink(missing_ok=True)
-        process = self._spawn("kube", ["local", "kube", "--kubeconfig", str(self.kubeconfig)])
+        if self.kube == "real":
+            from modelarts_operator.realkube import binaries_dir, missing_binaries
+
+            folder = binaries_dir()
+            if missing_binaries(folder):
+                raise StackError(f"no Kubernetes binaries in {folder}: run make kube")
+            process = self._spawn("kube", ["local", "kube", "--real", "--folder", str(self.folder / "kube"),
+                                           "--kubeconfig", str(self.kubeconfig),
+                                           "--operator-kubeconfig", str(self.operator_kubeconfig)])
+        else:
+            process = self._spawn("kube", ["local", "kube", "--kubeconfig", str(self.kubeconfig)])
 
         def answering() -> bool:
             if not self.kubeconfig.exists():
@@ -125,7 +143,8 @@ class Stack:
     def start_operator(self, poll_fast: float = 2.0) -> None:
         process = self._spawn("operator", ["run", "--namespace", self.namespace, "--standalone",
                                            "--liveness", "http://127.0.0.1:18080/healthz",
-                                           "--poll-fast", str(poll_fast), "--poll-slow", "30"], env=self.env())
+                                           "--poll-fast", str(poll_fast), "--poll-slow", "30"],
+                              env={"KUBECONFIG": str(self.operator_kubeconfig.resolve())})
 
         def live() -> bool:
             try:

@@ -27,6 +27,13 @@ def rules(*pairs: tuple[str, str]) -> dict:
     return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in pairs]}
 
 
+def full_default(model: type[Schema]) -> dict:
+    """The schema default of an object field: every nested default spelled out. The API server
+    checks a default against the CEL rules as written, before nested defaults apply, so `{}` fails
+    a rule such as has(self.type)."""
+    return {"default": model().model_dump(by_alias=True, exclude_none=True, mode="json")}
+
+
 def immutable(field: str) -> tuple[str, str]:
     return (f"self.{field} == oldSelf.{field}", f"{field} is immutable: create a new resource instead")
 
@@ -57,7 +64,7 @@ class MnistDatasetSpec(Schema):
     model_config = Schema.model_config | {"json_schema_extra": rules(immutable("target"))}
 
     source: MnistSource = Field(default_factory=MnistSource, description="Where the files come from.",
-                                json_schema_extra={"default": {}})
+                                json_schema_extra=full_default(MnistSource))
     target: str = Field(pattern=OBS_FOLDER, description="OBS folder to fill, e.g. obs://test-modelarts/dataset-mnist/.")
     layout: Literal["Raw", "Gz", "Both"] = Field(
         "Both", description="Which forms to upload: raw IDX files, .gz files, or both (as the tutorial's bucket).")
@@ -121,7 +128,7 @@ class ModelArtsAlgorithmSpec(Schema):
         immutable("parameters"),
     )}
 
-    engine: Engine = Field(default_factory=Engine, json_schema_extra={"default": {}},
+    engine: Engine = Field(default_factory=Engine, json_schema_extra=full_default(Engine),
                            description="The AI engine the training runs on.")
     code: AlgorithmCode = Field(description="Where the training code comes from.")
     boot_file: str = Field("train_mnist_tf.py", pattern=r"^[^/.][^\s]*\.py$",
@@ -177,7 +184,7 @@ class TrainingJobSpec(Schema):
     inputs: list[JobInput] = Field(min_length=1, max_length=8, description="Input channels and their data.")
     output: JobOutput = Field(description="Where the run writes its model package.")
     hyperparameters: dict[str, str] = Field({}, description="Values for the algorithm's parameters (strings).")
-    resources: JobResources = Field(default_factory=JobResources, json_schema_extra={"default": {}},
+    resources: JobResources = Field(default_factory=JobResources, json_schema_extra=full_default(JobResources),
                                     description="Compute for the run.")
     max_runtime: str = Field("1h", pattern=DURATION, min_length=2,
                              description="Stop the job when it runs longer (the tutorial warns of charges past an hour).")
