@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from kubebackend import BACKENDS, endpoint_of_real
+
 from modelarts_operator import mnist
 from support import run_boot_file
 
