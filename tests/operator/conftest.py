@@ -1,9 +1,12 @@
-"""The operator as a user runs it: a subprocess against a LocalKube and a LocalCloud, driven by kubectl.
+"""The operator as a user runs it: a subprocess against a Kubernetes API and a LocalCloud, driven by kubectl.
 
-One stack per test module (`stack` fixture): an in-process LocalCloud and LocalKube, the CRDs applied
-with kubectl, a namespace with the credentials Secret, and `modelarts-operator run` in a subprocess
-that a test can SIGKILL and restart. Tests wait for conditions by polling kubectl, never by sleeping
-a fixed time. Test modules cannot import this file (importlib mode): helpers are methods of the stack.
+One stack per test module and Kubernetes backend (`stack` fixture): an in-process LocalCloud, the
+emulator (a LocalKube of its own) or the session's real control plane, the CRDs applied with kubectl,
+a namespace with the credentials Secret, and `modelarts-operator run` in a subprocess that a test can
+SIGKILL and restart. On the real control plane the operator runs as its ServiceAccount with exactly
+manifests/rbac.yaml, and any request RBAC refused fails the test. Tests wait for conditions by polling
+kubectl, never by sleeping a fixed time. Test modules cannot import this file (importlib mode):
+helpers are methods of the stack.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,9 @@ import yaml
 
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
 from modelarts_operator.localcloud import LocalCloud
+from kubebackend import KubeEndpoint
 from modelarts_operator.localkube.server import LocalKube
+from modelarts_operator.realkube import operator_user
 from support import FAST_RETRIES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +42,8 @@ SECRET = "modelarts-credentials"
 BUCKET = "test-modelarts"
 PUBLIC_MNIST = "obs://modelarts-cnnorth1-market-dataset/dataset-market/Mnist-Data-Set/"
 SMALL_TRAINING = {"epochs": "1", "train_limit": "2000"}
-TERMINAL = {"Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec", "CloudResourceMissing", "Stopped"}
+TERMINAL = {"Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec", "CloudResourceMissing", "Stopped",
+            "DependencyFailed"}
 
 
 def free_port() -> int:
@@ -57,8 +64,9 @@ class OperatorStack:
     bucket = BUCKET
     small_training = SMALL_TRAINING
 
-    def __init__(self, cloud: LocalCloud, kube: LocalKube, folder: Path, namespace: str):
+    def __init__(self, cloud: LocalCloud, kube: KubeEndpoint, folder: Path, namespace: str, real_kube=None):
         self.cloud, self.kube, self.folder, self.namespace = cloud, kube, folder, namespace
+        self.real_kube = real_kube  # the RealKube on the real backend: its audit log shows refused requests
         self.log_file = folder / "operator.log"
         self.process: subprocess.Popen | None = None
         self.starts = 0
@@ -167,7 +175,7 @@ class OperatorStack:
              "--poll-fast", "1", "--poll-slow", "3", "--liveness", self.liveness],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env=dict(self.env(), PYTHONUNBUFFERED="1", MODELARTS_OPERATOR_WORK_DIR=str(self.folder / "work"),
-                     **(env or {})))
+                     KUBECONFIG=str(self.kube.operator_kubeconfig or self.kube.kubeconfig), **(env or {})))
         out.close()
         self.starts += 1
         if wait_live:
@@ -196,6 +204,10 @@ class OperatorStack:
             except ProcessLookupError:
                 pass
         self.process.wait(timeout=30)
+
+    def forbidden(self) -> list[str]:
+        """Requests of the operator that RBAC refused (real backend; the emulator has no RBAC)."""
+        return self.real_kube.forbidden(operator_user()) if self.real_kube else []
 
     def log_text(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
@@ -265,14 +277,25 @@ class OperatorStack:
         return documents
 
 
+@contextmanager
+def kubernetes_api(request, kube_backend: str, folder: Path) -> Iterator[tuple[KubeEndpoint, Any]]:
+    """The emulator for this module alone, or the session's real control plane."""
+    if kube_backend == "real":
+        endpoint, real = request.getfixturevalue("real_kube")
+        yield endpoint, real
+        return
+    with LocalKube(kubeconfig=folder / "kubeconfig") as kube:
+        yield KubeEndpoint("emulator", kube.url, kube.kubeconfig), None
+
+
 @pytest.fixture(scope="module")
-def stack(request, tmp_path_factory) -> Iterator[OperatorStack]:
+def stack(request, tmp_path_factory, kube_backend) -> Iterator[OperatorStack]:
     """Cloud, Kubernetes API, CRDs, namespace, Secret and a running operator, for one test module."""
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
-    folder = tmp_path_factory.mktemp(f"operator-{module}")
+    folder = tmp_path_factory.mktemp(f"operator-{module}-{kube_backend}")
     max_jobs = getattr(request.module, "MAX_RUNNING_JOBS", 1)
-    with LocalCloud(max_running_jobs=max_jobs) as cloud, LocalKube(kubeconfig=folder / "kubeconfig") as kube:
-        stack = OperatorStack(cloud, kube, folder, f"op-{module}")
+    with LocalCloud(max_running_jobs=max_jobs) as cloud, kubernetes_api(request, kube_backend, folder) as (kube, real):
+        stack = OperatorStack(cloud, kube, folder, f"op-{module}", real)
         try:
             stack.kubectl("apply", "-k", str(CRDS))  # crds/ is a kustomization (its kustomization.yaml breaks -f)
             stack.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
@@ -284,3 +307,30 @@ def stack(request, tmp_path_factory) -> Iterator[OperatorStack]:
             stack.kill_operator()
             if request.session.testsfailed:
                 print(f"\n--- operator log ({stack.log_file}) ---\n{stack.log_tail(80)}")
+            if real is not None:
+                release_namespace(stack)
+
+
+def release_namespace(stack: OperatorStack) -> None:
+    """On the shared real cluster: the module's namespace goes, with no operator left to finalize it."""
+    kinds = "mnistdatasets,modelartsalgorithms,trainingjobs,modelartsservices"
+    listed = stack.kubectl_run("get", kinds, "-n", stack.namespace, "-o", "json", check=False)
+    for obj in json.loads(listed.stdout)["items"] if listed.returncode == 0 else []:
+        meta = obj["metadata"]
+        if meta.get("finalizers"):
+            stack.kubectl("patch", obj["kind"].lower(), meta["name"], "-n", stack.namespace, "--type=merge",
+                          "-p", '{"metadata":{"finalizers":null}}', check=False)
+    stack.kubectl("delete", "namespace", stack.namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(autouse=True)
+def no_forbidden_requests(request):
+    """On the real backend, a request the operator's RBAC refused fails the test that caused it."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    stack = request.getfixturevalue("stack")
+    before = len(stack.forbidden())
+    yield
+    refused = stack.forbidden()[before:]
+    assert not refused, f"RBAC (manifests/rbac.yaml) refused the operator: {refused}"

@@ -31,20 +31,23 @@ def _register_kind(registry: kopf.OperatorRegistry, runner: Runner, settings: Se
         delay = settings.poll_fast_s if outcome.changing else settings.poll_slow_s
         memo[kind.kind + ":next"] = time.monotonic() + delay
 
-    @kopf.on.resume(*resource, registry=registry)
-    @kopf.on.create(*resource, registry=registry)
-    @kopf.on.update(*resource, registry=registry)
+    # Explicit ids: Kopf keeps a retried handler's progress in an annotation named after its id, and
+    # the default id (`_register_kind.<locals>.cleanup`) is no valid annotation key on a real server.
+    @kopf.on.resume(*resource, registry=registry, id="reconcile")
+    @kopf.on.create(*resource, registry=registry, id="reconcile")
+    @kopf.on.update(*resource, registry=registry, id="reconcile")
     def reconcile(body, memo: kopf.Memo, **_):
         schedule(memo, runner.reconcile(kind, body, _poster(body)))
 
-    @kopf.timer(*resource, interval=settings.poll_fast_s, initial_delay=settings.poll_fast_s, registry=registry)
+    @kopf.timer(*resource, interval=settings.poll_fast_s, initial_delay=settings.poll_fast_s, registry=registry,
+                id="poll")
     def poll(body, memo: kopf.Memo, **_):
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
         if time.monotonic() >= memo.get(kind.kind + ":next", 0):
             schedule(memo, runner.reconcile(kind, body, _poster(body)))
 
-    @kopf.on.delete(*resource, registry=registry)
+    @kopf.on.delete(*resource, registry=registry, id="finalize")
     def cleanup(body, **_):
         try:
             runner.finalize(kind, body, _poster(body))
