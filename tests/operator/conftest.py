@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 import yaml
+from kubebackend import KubeEndpoint
 
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
 from modelarts_operator.localcloud import LocalCloud
-from kubebackend import KubeEndpoint
 from modelarts_operator.localkube.server import LocalKube
 from modelarts_operator.realkube import operator_user
 from support import FAST_RETRIES
