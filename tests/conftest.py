@@ -18,9 +18,12 @@ def pytest_addoption(parser):
 
 
 def pytest_generate_tests(metafunc):
-    """Every test that takes `kube_backend` runs once per backend, grouped by module."""
+    """Every test that takes `kube_backend` runs once per backend, grouped by module;
+    `@pytest.mark.kube_backends("real")` keeps a test to the backends named."""
     if "kube_backend" in metafunc.fixturenames:
         backends = metafunc.config.getoption("kube_backend") or list(BACKENDS)
+        if marker := metafunc.definition.get_closest_marker("kube_backends"):
+            backends = [b for b in backends if b in marker.args]
         metafunc.parametrize("kube_backend", backends, scope="module")
 
 
