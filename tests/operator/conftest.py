@@ -313,7 +313,7 @@ def stack(request, tmp_path_factory, kube_backend) -> Iterator[OperatorStack]:
 
 def release_namespace(stack: OperatorStack) -> None:
     """On the shared real cluster: the module's namespace goes, with no operator left to finalize it."""
-    kinds = "mnistdatasets,modelartsalgorithms,trainingjobs,modelartsservices"
+    kinds = "mnistdatasets,modelartsalgorithms,trainingjobs,modelartsservices,secrets"
     listed = stack.kubectl_run("get", kinds, "-n", stack.namespace, "-o", "json", check=False)
     for obj in json.loads(listed.stdout)["items"] if listed.returncode == 0 else []:
         meta = obj["metadata"]

@@ -93,7 +93,7 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 
 def finalize(res: Resource, ctx: Context) -> str:
     """Delete the algorithm and the code files the operator uploaded (never an obsPath's code)."""
-    cloud = ctx.cloud(res, deleting=True)
+    cloud = ctx.cloud(res)
     algorithm_id = res.cloud_id("algorithmId", cloud.modelarts.find_algorithm)
     if algorithm_id:
         cloud.modelarts.delete_algorithm(algorithm_id)

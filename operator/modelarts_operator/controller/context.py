@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from modelarts_operator.api.kinds import Kind
+from modelarts_operator.api.kinds import KINDS, Kind
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore
 from modelarts_operator.cloud.naming import cloud_name
-from modelarts_operator.controller.kube import Kube, SecretMissing
-from modelarts_operator.controller.settings import Settings
+from modelarts_operator.controller.kube import Kube
+from modelarts_operator.controller.settings import FINALIZER, SECRET_FINALIZER, Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ class Resource:
     generation: int
     spec: BaseModel
     status: dict
+
+    @property
+    def secret_name(self) -> str | None:
+        return getattr(self.spec, "credentials_secret", None)
 
     @property
     def cloud_name(self) -> str:
@@ -73,43 +77,30 @@ class Outcome:
 
 
 class SecretCredentials:
-    """A credentials provider over a Kubernetes Secret, re-read at most every `ttl` seconds."""
+    """A credentials provider over a Kubernetes Secret, re-read at most every `ttl` seconds.
+
+    Reading it also protects it: the Secret gets SECRET_FINALIZER (once per Secret uid), so it stays
+    readable until the last resource that uses it has been finalized (`Context.release_secret`)."""
 
     def __init__(self, kube: Kube, namespace: str, name: str, ttl: float):
         self._kube, self._namespace, self._name, self._ttl = kube, namespace, name, ttl
         self._cached: tuple[float, CloudCredentials] | None = None
+        self._protected_uid: str | None = None
         self._lock = threading.Lock()
-        self.last_known: CloudCredentials | None = None
 
     def __call__(self) -> CloudCredentials:
         with self._lock:
             if self._cached and time.monotonic() - self._cached[0] < self._ttl:
                 return self._cached[1]
-        credentials = CloudCredentials.from_mapping(self._kube.secret_data(self._namespace, self._name))
+        data, meta = self._kube.secret(self._namespace, self._name)
+        credentials = CloudCredentials.from_mapping(data)
+        if meta.uid != self._protected_uid and not meta.deletion_timestamp:
+            if SECRET_FINALIZER not in (meta.finalizers or []):
+                self._kube.add_finalizer_to_secret(self._namespace, self._name, meta, SECRET_FINALIZER)
+            self._protected_uid = meta.uid
         with self._lock:
             self._cached = (time.monotonic(), credentials)
-            self.last_known = credentials
         return credentials
-
-
-class LastKnownCredentials:
-    """For finalizers: the Secret's credentials, or the last ones read when the Secret is gone.
-
-    `kubectl delete namespace` deletes the Secret and our resources in no particular order; without
-    this, a finalizer that outlives the 5 s cache fails with SecretMissing forever and the namespace
-    stays Terminating (it cannot even be given the Secret back)."""
-
-    def __init__(self, provider: SecretCredentials):
-        self._provider = provider
-
-    def __call__(self) -> CloudCredentials:
-        try:
-            return self._provider()
-        except SecretMissing:
-            if self._provider.last_known is None:
-                raise
-            log.warning("Secret gone: cleaning up with the credentials it last held")
-            return self._provider.last_known
 
 
 @dataclass
@@ -122,25 +113,41 @@ class Context:
     def __init__(self, kube: Kube, settings: Settings):
         self.kube = kube
         self.settings = settings
-        self._providers: dict[tuple[str, str], SecretCredentials] = {}
-        self._clouds: dict[tuple[str, str, bool], Cloud] = {}
+        self._clouds: dict[tuple[str, str], Cloud] = {}
         self._lock = threading.Lock()
+        self._release_lock = threading.Lock()
+        self._finalized: set[str] = set()
 
-    def cloud(self, resource: Resource, deleting: bool = False) -> Cloud:
-        """Clients for the resource's Secret; shared per Secret so their HTTP clients are reused.
-        `deleting` (finalizers): fall back to the last credentials read if the Secret is gone."""
-        secret = getattr(resource.spec, "credentials_secret", None) or self.settings.credentials_secret
-        key = (resource.namespace, secret)
+    def cloud(self, resource: Resource) -> Cloud:
+        """Clients for the resource's Secret; shared per Secret so their HTTP clients are reused."""
+        key = (resource.namespace, self.secret_of(resource.spec))
         with self._lock:
-            if key not in self._providers:
-                self._providers[key] = SecretCredentials(self.kube, resource.namespace, secret,
-                                                         self.settings.secret_cache_s)
-            if (*key, deleting) not in self._clouds:
-                provider = self._providers[key]
-                if deleting:
-                    provider = LastKnownCredentials(provider)
-                self._clouds[(*key, deleting)] = Cloud(ObsStore(provider), ModelArtsApi(provider))
-            return self._clouds[(*key, deleting)]
+            if key not in self._clouds:
+                provider = SecretCredentials(self.kube, *key, self.settings.secret_cache_s)
+                self._clouds[key] = Cloud(ObsStore(provider), ModelArtsApi(provider))
+            return self._clouds[key]
+
+    def secret_of(self, spec) -> str:
+        """The credentials Secret a spec (a model, or the raw dict of an invalid one) names, or the default."""
+        named = spec.get("credentialsSecret") if isinstance(spec, dict) else getattr(spec, "credentials_secret", None)
+        return named or self.settings.credentials_secret
+
+    def release_secret(self, namespace: str, secret: str, uid: str) -> None:
+        """Object `uid` is finalized: unprotect its Secret when no other object of ours still needs it.
+
+        An object still needs it while it carries our finalizer and has not been finalized here: the
+        finalized ones keep our finalizer until Kopf removes it after this handler, so they are
+        remembered, or two last objects finalized at once would each wait for the other."""
+        with self._release_lock:
+            self._finalized.add(uid)
+            objects = [obj for kind in KINDS for obj in self.kube.list(kind, namespace)]
+            self._finalized &= {obj["metadata"]["uid"] for obj in objects}
+            users = [obj for obj in objects
+                     if obj["metadata"]["uid"] not in self._finalized
+                     and FINALIZER in (obj["metadata"].get("finalizers") or [])
+                     and self.secret_of(obj.get("spec") or {}) == secret]
+            if not users:
+                self.kube.remove_finalizer_from_secret(namespace, secret, SECRET_FINALIZER)
 
     def record(self, resource: Resource, **fields) -> None:
         """Write status fields now, not at the end of the reconcile: a cloud id must survive a crash."""

@@ -117,7 +117,7 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 def finalize(res: Resource, ctx: Context) -> str:
     """Delete the objects this dataset wrote (not the rest of the folder or bucket)."""
     spec: MnistDatasetSpec = res.spec
-    obs = ctx.cloud(res, deleting=True).obs
+    obs = ctx.cloud(res).obs
     target = ObsUrl.parse(spec.target)
     for object_name in target_files(spec):
         obs.delete_object(target.join(object_name))

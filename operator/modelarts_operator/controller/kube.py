@@ -24,14 +24,54 @@ class Kube:
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
 
-    def secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
+    def secret(self, namespace: str, name: str) -> tuple[dict[str, bytes], client.V1ObjectMeta]:
+        """The Secret's decoded data and its metadata."""
         try:
             secret = self.core.read_namespaced_secret(name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 raise SecretMissing(f"Secret {namespace}/{name} not found") from None
             raise
-        return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+        return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}, secret.metadata
+
+    def add_finalizer_to_secret(self, namespace: str, name: str, meta: client.V1ObjectMeta, finalizer: str) -> None:
+        """Add `finalizer` to the Secret read with `meta`; a concurrent change (409/422) is left for the next read."""
+        patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version}]
+        if meta.finalizers:
+            patch.append({"op": "add", "path": "/metadata/finalizers/-", "value": finalizer})
+        else:
+            patch.append({"op": "add", "path": "/metadata/finalizers", "value": [finalizer]})
+        try:
+            self.core.patch_namespaced_secret(name, namespace, patch)
+        except ApiException as exc:
+            if exc.status not in (404, 409, 422):
+                raise
+
+    def remove_finalizer_from_secret(self, namespace: str, name: str, finalizer: str) -> None:
+        for _ in range(5):  # optimistic: retried when someone else changed the finalizers meanwhile
+            try:
+                meta = self.core.read_namespaced_secret(name, namespace).metadata
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise
+            if finalizer not in (meta.finalizers or []):
+                return
+            index = meta.finalizers.index(finalizer)
+            patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
+                     {"op": "remove", "path": f"/metadata/finalizers/{index}"}]
+            try:
+                self.core.patch_namespaced_secret(name, namespace, patch)
+                return
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                if exc.status not in (409, 422):
+                    raise
+        log.warning("could not remove %s from Secret %s/%s: it kept changing", finalizer, namespace, name)
+
+    def list(self, kind: Kind, namespace: str) -> list[dict]:
+        return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural).get("items", [])
 
     def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         try:

@@ -10,12 +10,38 @@ from modelarts_operator.controller.handlers import register
 from modelarts_operator.controller.settings import Settings
 
 
+def serve_terminating_namespaces() -> None:
+    """Kopf 1.45 never starts serving a namespace that it first lists while it terminates with content
+    left (a real server sets NamespaceContentRemaining=True): after an operator restart during
+    `kubectl delete namespace`, our finalizers would never run and the namespace would stay
+    Terminating for ever. Serve such a namespace, as Kopf does when it sees it go terminating while
+    running. (tests/operator/test_lifecycle.py fails without this on the real control plane.)"""
+    from kopf._core.reactor import observation
+
+    original = observation.revise_namespaces
+    if getattr(original, "serves_terminating", False):
+        return
+
+    def revise_namespaces(*, insights, namespaces, raw_events=(), raw_bodies=()):
+        original(insights=insights, namespaces=namespaces, raw_events=raw_events, raw_bodies=raw_bodies)
+        objects = [event["object"] for event in raw_events if event.get("type") != "DELETED"] + list(raw_bodies)
+        for obj in objects:
+            name = obj["metadata"]["name"]
+            if observation.get_blockers({"type": None, "object": obj}) and any(
+                    observation.references.match_namespace(name, pattern) for pattern in namespaces):
+                insights.namespaces.add(name)
+
+    revise_namespaces.serves_terminating = True
+    observation.revise_namespaces = revise_namespaces
+
+
 def run(*, namespaces: list[str], all_namespaces: bool, standalone: bool, peering: str | None,
         liveness: str | None, settings: Settings, verbose: bool = False) -> None:
     """Block until SIGINT/SIGTERM, reconciling the four kinds in the given scope."""
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("HuaweiCloud-SDK").setLevel(logging.WARNING)
+    serve_terminating_namespaces()
     registry = kopf.OperatorRegistry()
     register(registry, settings)
     kopf.run(

@@ -133,34 +133,44 @@ class Runner:
             return outcome
 
     def finalize(self, kind: Kind, body: dict, post: EventPoster) -> None:
-        """Clean up the cloud side per deletionPolicy; raise RetryLater while it is not finished."""
-        with self._locks[body["metadata"]["uid"]]:
-            try:
-                resource = parse(kind, body)
-            except ResourceProblem as exc:  # an object that never passed validation created nothing
-                post("Warning", "InvalidSpec", f"deleted without cloud clean-up: {exc}")
-                return
-            if resource.spec.deletion_policy == "Retain":
-                post("Normal", "Retained", "deletionPolicy Retain: cloud resources left in place")
-                return
-            try:
-                summary = RECONCILERS[kind.kind].finalize(resource, self.ctx)
-            except Exception as exc:
-                message = f"cleanup failed, will retry: {exc}"
-                if not isinstance(exc, CloudError | SecretMissing | CredentialsError):
-                    log.exception("finalizer of %s %s failed", kind.kind, resource.name)
-                self.ctx.kube.patch_status(kind, resource.namespace, resource.name, {
-                    "message": message,
-                    "conditions": st.merge_conditions(resource.status.get("conditions"),
-                                                      [st.not_synced("DeleteFailed", message)], resource.generation),
-                })
-                post("Warning", "DeleteFailed", message)
-                raise RetryLater(message, self.ctx.settings.poll_fast_s * 2) from None
-            if summary is None:
-                self.ctx.kube.patch_status(kind, resource.namespace, resource.name,
-                                           {"message": "deleting the cloud side, waiting until it is gone"})
-                raise RetryLater("waiting for the cloud side to be deleted", self.ctx.settings.poll_fast_s)
-            post("Normal", "Deleted", summary)
+        """Clean up the cloud side per deletionPolicy; raise RetryLater while it is not finished.
+        Once it is, the credentials Secret is released if no other object needs it."""
+        metadata = body["metadata"]
+        with self._locks[metadata["uid"]]:
+            self._clean_up(kind, body, post)
+        try:
+            self.ctx.release_secret(metadata["namespace"], self.ctx.secret_of(body.get("spec") or {}), metadata["uid"])
+        except ApiException as exc:  # the clean-up is idempotent: run it again later
+            raise RetryLater(f"releasing the credentials Secret: {exc.status} {exc.reason}",
+                             self.ctx.settings.poll_fast_s) from None
+
+    def _clean_up(self, kind: Kind, body: dict, post: EventPoster) -> None:
+        try:
+            resource = parse(kind, body)
+        except ResourceProblem as exc:  # an object that never passed validation created nothing
+            post("Warning", "InvalidSpec", f"deleted without cloud clean-up: {exc}")
+            return
+        if resource.spec.deletion_policy == "Retain":
+            post("Normal", "Retained", "deletionPolicy Retain: cloud resources left in place")
+            return
+        try:
+            summary = RECONCILERS[kind.kind].finalize(resource, self.ctx)
+        except Exception as exc:
+            message = f"cleanup failed, will retry: {exc}"
+            if not isinstance(exc, CloudError | SecretMissing | CredentialsError):
+                log.exception("finalizer of %s %s failed", kind.kind, resource.name)
+            self.ctx.kube.patch_status(kind, resource.namespace, resource.name, {
+                "message": message,
+                "conditions": st.merge_conditions(resource.status.get("conditions"),
+                                                  [st.not_synced("DeleteFailed", message)], resource.generation),
+            })
+            post("Warning", "DeleteFailed", message)
+            raise RetryLater(message, self.ctx.settings.poll_fast_s * 2) from None
+        if summary is None:
+            self.ctx.kube.patch_status(kind, resource.namespace, resource.name,
+                                       {"message": "deleting the cloud side, waiting until it is gone"})
+            raise RetryLater("waiting for the cloud side to be deleted", self.ctx.settings.poll_fast_s)
+        post("Normal", "Deleted", summary)
 
 
 _PROGRESS = frozenset({"Creating", "Pending", "Running", "Terminating", "Importing", "Deploying",

@@ -156,7 +156,7 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 
 def finalize(res: Resource, ctx: Context) -> str | None:
     """Delete the service, wait for it to be gone, then delete its models. None while waiting."""
-    cloud = ctx.cloud(res, deleting=True)
+    cloud = ctx.cloud(res)
     service_id = res.cloud_id("serviceId", cloud.modelarts.find_service)
     if service_id is not None:
         service = none_if_gone(lambda: cloud.modelarts.get_service(service_id))

@@ -10,7 +10,9 @@ from pathlib import Path
 from modelarts_operator.api.common import GROUP
 
 FINALIZER = f"{GROUP}/cleanup"
-RECONCILE_ANNOTATION = f"{GROUP}/reconcile"  # any change to it asks for an immediate reconcile
+# On a credentials Secret while resources of ours use it, so it outlives them (kubectl delete
+# namespace removes Secrets and resources in no particular order), as Crossplane's in-use finalizer.
+SECRET_FINALIZER = f"{GROUP}/in-use"
 
 
 def _default_builtin_code() -> Path:

@@ -139,7 +139,7 @@ def reconcile(res: Resource, ctx: Context) -> Outcome:
 def finalize(res: Resource, ctx: Context) -> str | None:
     """Stop a running job and wait for it to end, delete it, then delete its output version folder.
     Returns None while waiting (the finalizer stays), a summary when done."""
-    cloud = ctx.cloud(res, deleting=True)
+    cloud = ctx.cloud(res)
     job_id = res.cloud_id("jobId", cloud.modelarts.find_training_job)
     if job_id is not None:
         job = none_if_gone(lambda: cloud.modelarts.get_training_job(job_id))
