@@ -12,6 +12,7 @@ from modelarts_operator.api.common import GROUP, VERSION
 from modelarts_operator.api.kinds import Kind
 
 log = logging.getLogger(__name__)
+FIELD_MANAGER = "modelarts-operator"  # names our writes in managedFields (server-side apply)
 
 
 class SecretMissing(Exception):
@@ -42,7 +43,7 @@ class Kube:
         else:
             patch.append({"op": "add", "path": "/metadata/finalizers", "value": [finalizer]})
         try:
-            self.core.patch_namespaced_secret(name, namespace, patch)
+            self.core.patch_namespaced_secret(name, namespace, patch, field_manager=FIELD_MANAGER)
         except ApiException as exc:
             if exc.status not in (404, 409, 422):
                 raise
@@ -61,7 +62,7 @@ class Kube:
             patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
                      {"op": "remove", "path": f"/metadata/finalizers/{index}"}]
             try:
-                self.core.patch_namespaced_secret(name, namespace, patch)
+                self.core.patch_namespaced_secret(name, namespace, patch, field_manager=FIELD_MANAGER)
                 return
             except ApiException as exc:
                 if exc.status == 404:
@@ -93,7 +94,7 @@ class Kube:
         """Merge-patch the status subresource; a vanished object is not an error (it is being deleted)."""
         try:
             self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, kind.plural, name, {"status": status})
+                GROUP, VERSION, namespace, kind.plural, name, {"status": status}, field_manager=FIELD_MANAGER)
         except ApiException as exc:
             if exc.status != 404:
                 raise
