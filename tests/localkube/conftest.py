@@ -1,4 +1,9 @@
-"""Fixtures: a LocalKube per test, with kubectl and the Python client pointed at it."""
+"""Fixtures: a Kubernetes API per test, with kubectl and the Python client pointed at it.
+
+`kube` is a `KubeEndpoint` on either backend (`kube_backend`): a fresh LocalKube per test for the
+emulator, or the session's real control plane, reset to empty before (if dirty) and after each test.
+The same tests run on both: the real kube-apiserver is the judge of what the emulator must do.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,14 @@ from typing import Any
 import kubernetes
 import pytest
 import yaml
+from kubebackend import KubeEndpoint, reset_cluster
 
 from modelarts_operator.localkube.server import LocalKube
+
+# On the real server the widgets CRD outlives a test (emptied of its objects): a fresh CRD holds
+# its first creates for 2 s there. Other CRDs a test makes are deleted after it.
+KEPT_CRDS = ("widgets.example.com",)
+OTHER_CRDS = ("gadgets.example.com",)
 
 CRD = """
 apiVersion: apiextensions.k8s.io/v1
@@ -34,6 +45,8 @@ spec:
     served: true
     storage: true
     subresources: {status: {}}
+    selectableFields:
+    - {jsonPath: .spec.size}
     additionalPrinterColumns:
     - {name: Target, type: string, jsonPath: .spec.target}
     - {name: Replicas, type: integer, jsonPath: .spec.replicas}
@@ -84,18 +97,31 @@ def poll(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 
 
 
 @pytest.fixture
-def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalKube]:
-    kubeconfig = tmp_path / "kubeconfig"
-    with LocalKube(kubeconfig=kubeconfig) as server:
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-        monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "kubecache"))
-        # The client read $KUBECONFIG at import time; Kopf loads the default location.
-        monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
-        yield server
+def kube(kube_backend: str, request: pytest.FixtureRequest, tmp_path: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeEndpoint]:
+    if kube_backend == "emulator":
+        kubeconfig = tmp_path / "kubeconfig"
+        with LocalKube(kubeconfig=kubeconfig) as server:
+            endpoint = KubeEndpoint("emulator", server.url, kubeconfig)
+            _point_clients_at(endpoint, tmp_path, monkeypatch)
+            yield endpoint
+        return
+    endpoint, _ = request.getfixturevalue("real_kube")
+    reset_cluster(endpoint, crds=OTHER_CRDS, keep=KEPT_CRDS)  # a few reads when the last test left it clean
+    _point_clients_at(endpoint, tmp_path, monkeypatch)
+    yield endpoint
+    reset_cluster(endpoint, crds=OTHER_CRDS, keep=KEPT_CRDS)
+
+
+def _point_clients_at(endpoint: KubeEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(endpoint.kubeconfig))
+    monkeypatch.setenv("KUBECACHEDIR", str(tmp_path / "kubecache"))
+    # The client read $KUBECONFIG at import time; Kopf loads the default location.
+    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(endpoint.kubeconfig))
 
 
 class Kubectl:
-    def __init__(self, kube: LocalKube, tmp_path: Path) -> None:
+    def __init__(self, kube: KubeEndpoint, tmp_path: Path) -> None:
         self.kube, self.tmp_path = kube, tmp_path
 
     def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -118,12 +144,12 @@ class Kubectl:
 
 
 @pytest.fixture
-def kubectl(kube: LocalKube, tmp_path: Path) -> Kubectl:
+def kubectl(kube: KubeEndpoint, tmp_path: Path) -> Kubectl:
     return Kubectl(kube, tmp_path)
 
 
 @pytest.fixture
-def client(kube: LocalKube) -> Iterator[kubernetes.client.ApiClient]:
+def client(kube: KubeEndpoint) -> Iterator[kubernetes.client.ApiClient]:
     api_client = kubernetes.config.new_client_from_config(config_file=str(kube.kubeconfig))
     yield api_client
     api_client.close()

@@ -4,33 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from typing import Any
 
 import kubernetes
 import pytest
+from kubebackend import KubeEndpoint
 
 from modelarts_operator.localkube.server import LocalKube
 
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
 
 
-def http(kube: LocalKube, method: str, path: str, body: Any = None,
-         content_type: str = "application/json") -> tuple[int, Any]:
-    data = (body if isinstance(body, bytes) else json.dumps(body).encode()) if body is not None else None
-    request = urllib.request.Request(kube.url + path, data=data, method=method, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def watch(kube: LocalKube, path: str, **params: Any) -> list[dict[str, Any]]:
+def watch(kube: KubeEndpoint, path: str, **params: Any) -> list[dict[str, Any]]:
     """A whole watch stream, which the server ends after timeoutSeconds."""
-    query = "&".join(f"{k}={v}" for k, v in {"watch": "true", **params}.items())
-    with urllib.request.urlopen(f"{kube.url}{path}?{query}", timeout=20) as response:
+    query = urllib.parse.urlencode({"watch": "true", **params})
+    with kube.open("GET", f"{path}?{query}", timeout=20) as response:
         assert response.headers["Content-Type"].startswith("application/json")
         return [json.loads(line) for line in response]
 
@@ -40,39 +29,159 @@ def widgets(client: Any) -> kubernetes.client.CustomObjectsApi:
     return kubernetes.client.CustomObjectsApi(client)
 
 
-def test_create_get_list_and_error_bodies(kube: LocalKube, crd: Any, widget: Any) -> None:
+def test_create_get_list_and_error_bodies(kube: KubeEndpoint, crd: Any, widget: Any) -> None:
     manifest = widget("")
     manifest["metadata"] = {"generateName": "w-", "labels": {"a": "b"}}
-    code, created = http(kube, "POST", WIDGETS, manifest)
+    code, created = kube.http("POST", WIDGETS, manifest)
     assert code == 201
     meta = created["metadata"]
     assert meta["name"].startswith("w-") and len(meta["name"]) == 7
     assert meta["uid"] and meta["creationTimestamp"].endswith("Z") and meta["generation"] == 1
-    code, listed = http(kube, "GET", WIDGETS + "?labelSelector=a%3Db")
+    code, listed = kube.http("GET", WIDGETS + "?labelSelector=a%3Db")
     assert (code, listed["kind"], listed["apiVersion"]) == (200, "WidgetList", "example.com/v1")
     assert [i["metadata"]["name"] for i in listed["items"]] == [meta["name"]]
     assert int(listed["metadata"]["resourceVersion"]) >= int(meta["resourceVersion"])
 
-    code, status = http(kube, "GET", WIDGETS + "/missing")
+    code, status = kube.http("GET", WIDGETS + "/missing")
     assert code == 404
     assert status == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                       "message": 'widgets.example.com "missing" not found', "reason": "NotFound",
                       "details": {"name": "missing", "group": "example.com", "kind": "widgets"}, "code": 404}
-    code, status = http(kube, "POST", WIDGETS, {**created, "metadata": {"name": meta["name"]}})
+    code, status = kube.http("POST", WIDGETS, {**created, "metadata": {"name": meta["name"]}})
     assert (code, status["reason"], status["details"]["name"]) == (409, "AlreadyExists", meta["name"])
 
 
-def test_bad_requests_get_4xx_statuses(kube: LocalKube, crd: Any) -> None:
-    assert http(kube, "POST", WIDGETS, b"{not json")[0] == 400
-    assert http(kube, "GET", WIDGETS + "?labelSelector=a%20in%20(b")[0] == 400
-    assert http(kube, "GET", "/apis/example.com/v1/gizmos")[0] == 404
-    assert http(kube, "GET", "/apis/example.com/v9/widgets")[0] == 404
-    assert http(kube, "POST", "/api/v1/namespaces/nowhere/configmaps", {"metadata": {"name": "x"}})[0] == 404
-    assert http(kube, "PATCH", "/api/v1/namespaces/default/configmaps/x", {}, "application/bogus")[0] == 404
-    assert http(kube, "POST", "/api/v1/namespaces/default/configmaps", b"k8s\x00garbage",
-                "application/vnd.kubernetes.protobuf")[0] == 415
-    code, status = http(kube, "POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "Bad_Name"}})
+def test_bad_requests_get_4xx_statuses(kube: KubeEndpoint, crd: Any) -> None:
+    code, status = kube.http("POST", WIDGETS, b"{not json")
+    assert (code, status["reason"]) == (400, "BadRequest")
+    assert status["message"].startswith("the object provided is unrecognized (must be of type Widget)")
+    assert kube.http("GET", WIDGETS + "?labelSelector=a%20in%20(b")[0] == 400
+    # Below /apis, what no group serves is the plain-text 404 page, not a Status ...
+    for path in ("/apis/example.com/v1/gizmos", "/apis/example.com/v9/widgets", "/apis/nowhere.io",
+                 "/apis/nowhere.io/v1", "/apis/example.com/v1/widgets/w"):
+        assert kube.http("GET", path) == (404, {"text": "404 page not found\n"}), path
+    # ... below /api/v1 a NotFound Status; a custom resource names the object it has no such subresource for.
+    assert kube.http("GET", "/api/v1/gizmos")[1]["message"] == "the server could not find the requested resource"
+    assert kube.http("GET", WIDGETS + "/w/scale")[1]["message"] == 'widgets.example.com "w" not found'
+    code, status = kube.http("POST", "/api/v1/namespaces/nowhere/configmaps", {"metadata": {"name": "x"}})
+    assert (code, status["message"]) == (404, 'namespaces "nowhere" not found')
+    # The media type is checked before the object is looked up.
+    code, status = kube.http("PATCH", "/api/v1/namespaces/default/configmaps/x", {}, "application/bogus")
+    assert (code, status["reason"]) == (415, "UnsupportedMediaType")
+    code, status = kube.http("PATCH", WIDGETS + "/x", {}, "application/strategic-merge-patch+json")
+    assert (code, status["reason"]) == (415, "UnsupportedMediaType")
+    assert "application/merge-patch+json" in status["message"]
+    kube.http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "cm"}})
+    code, status = kube.http("PATCH", "/api/v1/namespaces/default/configmaps/cm", [], "application/merge-patch+json")
+    assert (code, status["reason"]) == (400, "BadRequest") and status["message"].startswith("error decoding patch")
+    code, status = kube.http("POST", "/api/v1/namespaces/default/configmaps", b"k8s\x00garbage",
+                             "application/vnd.kubernetes.protobuf")
+    assert (code, status["reason"]) == (400, "BadRequest")
+    assert status["message"].startswith("the object provided is unrecognized (must be of type ConfigMap): proto: ")
+    code, status = kube.http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "Bad_Name"}})
     assert (code, status["reason"]) == (422, "Invalid")
+    assert status["message"] == (
+        'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain '
+        "must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an "
+        "alphanumeric character (e.g. 'example.com', regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+    code, status = kube.http("POST", "/api/v1/namespaces", {"metadata": {"name": "Team"}})
+    assert (code, status["details"]["causes"][0]["message"]) == (422, (
+        'Invalid value: "Team": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '
+        "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used "
+        "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"))
+    code, status = kube.http("POST", "/api/v1/namespaces", {"metadata": {"name": "a.b"}})
+    assert (code, status["message"]) == (422, 'Namespace "a.b" is invalid: metadata.name: Invalid value: "a.b": must not contain dots')
+    code, status = kube.http("POST", "/api/v1/namespaces/default/secrets", {"metadata": {"name": "s"}, "data": {"k": "!"}})
+    assert (code, status["message"]) == (
+        400, 'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0')
+    code, status = kube.http("POST", "/api/v1/namespaces/default/events", {
+        "metadata": {"name": "e"}, "involvedObject": {"kind": "Widget", "name": "w", "namespace": "other"}})
+    assert (code, status["details"]["causes"][0]["field"]) == (422, "involvedObject.namespace")
+    for name in ("default", "kube-system", "kube-public"):
+        code, status = kube.http("DELETE", f"/api/v1/namespaces/{name}")
+        assert (code, status["message"]) == (403, f'namespaces "{name}" is forbidden: this namespace may not be deleted')
+
+
+def test_failed_json_patches_say_no_more_than_the_real_server(kube: KubeEndpoint) -> None:
+    kube.http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "cm"}, "data": {"a": "b"}})
+    for operation in ({"op": "test", "path": "/data/a", "value": "c"}, {"op": "remove", "path": "/data/x"},
+                      {"op": "replace", "path": "/data/x/y", "value": "z"}, {"op": "bogus", "path": "/data/a"}):
+        code, status = kube.http("PATCH", "/api/v1/namespaces/default/configmaps/cm", [operation],
+                                 "application/json-patch+json")
+        assert (code, status["reason"], status["message"]) == (
+            422, "Invalid", "the server rejected our request due to an error in our request"), operation
+    code, status = kube.http("PATCH", "/api/v1/namespaces/default/configmaps/cm", {"op": "add"}, "application/json-patch+json")
+    assert (code, status["reason"]) == (400, "BadRequest") and status["message"].startswith("error decoding patch")
+
+
+def test_server_set_fields_of_built_in_objects(kube: KubeEndpoint, crd: Any, widget: Any) -> None:
+    code, ns = kube.http("GET", "/api/v1/namespaces/default")
+    assert ns["metadata"]["labels"]["kubernetes.io/metadata.name"] == "default"
+    assert ns["spec"] == {"finalizers": ["kubernetes"]} and ns["status"] == {"phase": "Active"}
+    # Namespaces keep their finalizers out of reach of updates (only /finalize changes them).
+    code, ns = kube.http("PATCH", "/api/v1/namespaces/default", {"spec": {"finalizers": []}}, "application/merge-patch+json")
+    assert (code, ns["spec"]) == (200, {"finalizers": ["kubernetes"]})
+    code, crd_obj = kube.http("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
+    assert crd_obj["spec"]["names"]["listKind"] == "WidgetList" and crd_obj["spec"]["conversion"] == {"strategy": "None"}
+    code, event = kube.http("POST", "/api/v1/namespaces/default/events", {
+        "metadata": {"name": "e"}, "involvedObject": {"kind": "Widget", "name": "w", "namespace": "default"},
+        "reason": "Seen", "message": "m", "type": "Normal"})
+    assert code == 201
+    assert {k: event[k] for k in ("reportingComponent", "reportingInstance", "source", "eventTime")} == {
+        "reportingComponent": "", "reportingInstance": "", "source": {}, "eventTime": None}
+    # Typed lists carry no kind per item; lists of custom resources do.
+    kube.http("POST", WIDGETS, widget("w"))
+    assert "kind" not in kube.http("GET", "/api/v1/namespaces/default/events")[1]["items"][0]
+    assert kube.http("GET", WIDGETS)[1]["items"][0]["kind"] == "Widget"
+
+
+def test_deletion_bumps_generation_and_a_crd_holds_its_cleanup_finalizer(kube: KubeEndpoint, crd: Any, widget: Any,
+                                                                         wait_for: Any) -> None:
+    # An object deleted at once is answered by a Success Status naming it.
+    uid = kube.http("POST", WIDGETS, widget("free"))[1]["metadata"]["uid"]
+    assert kube.http("DELETE", WIDGETS + "/free") == (200, {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": {"name": "free", "group": "example.com", "kind": "widgets", "uid": uid}})
+    held = widget("held")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    assert kube.http("POST", WIDGETS, held)[1]["metadata"]["generation"] == 1
+    code, deleting = kube.http("DELETE", WIDGETS + "/held")
+    meta = deleting["metadata"]
+    # Controllers see a new generation once an object is being deleted.
+    assert (code, meta["generation"], meta["deletionGracePeriodSeconds"]) == (200, 2, 0) and meta["deletionTimestamp"]
+    code, deleting = kube.http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
+    assert deleting["metadata"]["finalizers"] == ["customresourcecleanup.apiextensions.k8s.io"]
+    assert "deletionGracePeriodSeconds" not in deleting["metadata"]
+    # The update that lets it go answers with the object as updated.
+    code, released = kube.http("PATCH", WIDGETS + "/held", {"metadata": {"finalizers": None}}, "application/merge-patch+json")
+    assert (code, released["metadata"].get("finalizers")) == (200, None) and released["metadata"]["deletionTimestamp"]
+    wait_for(lambda: kube.http("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")[0] == 404)
+
+
+def test_lists_page_over_a_consistent_snapshot(kube: KubeEndpoint, crd: Any, widget: Any) -> None:
+    for name in ("c", "a", "b"):
+        kube.http("POST", WIDGETS, widget(name))
+    code, first = kube.http("GET", WIDGETS + "?limit=2")
+    assert (code, [i["metadata"]["name"] for i in first["items"]]) == (200, ["a", "b"])  # in storage-key order
+    meta = first["metadata"]
+    assert meta["remainingItemCount"] == 1 and meta["continue"]
+    kube.http("POST", WIDGETS, widget("d"))
+    kube.http("DELETE", WIDGETS + "/c")
+    # The rest of the list is as it was at the first page's resourceVersion.
+    _, rest = kube.http("GET", WIDGETS + "?limit=2&continue=" + meta["continue"])
+    assert [i["metadata"]["name"] for i in rest["items"]] == ["c"]
+    assert rest["metadata"] == {"continue": "", "resourceVersion": meta["resourceVersion"]}
+    _, then = kube.http("GET", f"{WIDGETS}?resourceVersion={meta['resourceVersion']}&resourceVersionMatch=Exact")
+    assert [i["metadata"]["name"] for i in then["items"]] == ["a", "b", "c"]
+    _, now = kube.http("GET", WIDGETS)
+    assert [i["metadata"]["name"] for i in now["items"]] == ["a", "b", "d"]
+    # A selector leaves the count of the rest unsaid; so does a list that did not need paging.
+    _, selected = kube.http("GET", WIDGETS + "?limit=1&labelSelector=x!%3Dy")
+    assert "remainingItemCount" not in selected["metadata"] and selected["metadata"]["continue"]
+    assert kube.http("GET", WIDGETS + "?limit=2&continue=garbage")[0] == 400
+    code, status = kube.http("GET", f"{WIDGETS}?resourceVersion={int(now['metadata']['resourceVersion']) + 1000}")
+    assert (code, status["reason"]) == (504, "Timeout") and "Too large resource version" in status["message"]
 
 
 def test_conflicts_and_failed_json_patch_tests(widgets: Any, crd: Any, widget: Any) -> None:
@@ -82,6 +191,12 @@ def test_conflicts_and_failed_json_patch_tests(widgets: Any, crd: Any, widget: A
     with pytest.raises(kubernetes.client.ApiException) as error:
         widgets.replace_namespaced_custom_object("example.com", "v1", "default", "widgets", "w", stale)
     assert error.value.status == 409 and json.loads(error.value.body)["reason"] == "Conflict"
+    # A custom resource is replaced only at a known resourceVersion (named by its resource, not its kind).
+    unversioned = {**stale, "metadata": {k: v for k, v in stale["metadata"].items() if k != "resourceVersion"}}
+    with pytest.raises(kubernetes.client.ApiException) as error:
+        widgets.replace_namespaced_custom_object("example.com", "v1", "default", "widgets", "w", unversioned)
+    assert (error.value.status, json.loads(error.value.body)["message"]) == (
+        422, 'widgets.example.com "w" is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update')
     test = [{"op": "test", "path": "/metadata/resourceVersion", "value": stale["metadata"]["resourceVersion"]},
             {"op": "replace", "path": "/spec/replicas", "value": 3}]
     with pytest.raises(kubernetes.client.ApiException) as error:
@@ -104,7 +219,7 @@ def test_generation_and_status_subresource(widgets: Any, crd: Any, widget: Any) 
     assert unchanged["metadata"]["resourceVersion"] == status["metadata"]["resourceVersion"]  # no-op writes nothing
 
 
-def test_watch_resumes_from_a_resource_version_without_losing_events(kube: LocalKube, widgets: Any, crd: Any, widget: Any) -> None:
+def test_watch_resumes_from_a_resource_version_without_losing_events(kube: KubeEndpoint, widgets: Any, crd: Any, widget: Any) -> None:
     first = widgets.create_namespaced_custom_object("example.com", "v1", "default", "widgets", widget("a"))
     rv = first["metadata"]["resourceVersion"]
     widgets.create_namespaced_custom_object("example.com", "v1", "default", "widgets", widget("b"))
@@ -119,28 +234,46 @@ def test_watch_resumes_from_a_resource_version_without_losing_events(kube: Local
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in watch(kube, WIDGETS, timeoutSeconds=1)] == [("ADDED", "a")]
 
 
-def test_cluster_wide_watch_with_bookmarks_and_timeout() -> None:
-    with LocalKube(bookmark_interval=0.2) as kube:
-        http(kube, "POST", "/api/v1/namespaces", {"metadata": {"name": "other"}})
-        for ns in ("default", "other"):
-            http(kube, "POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": f"cm-{ns}"}})
-        started = time.monotonic()
+def test_cluster_wide_watch_with_initial_events_bookmark_and_timeout(kube: KubeEndpoint) -> None:
+    _, listed = kube.http("GET", "/api/v1/configmaps?labelSelector=test%3Dwatch")
+    since = listed["metadata"]["resourceVersion"]
+    for ns in ("default", "kube-public"):
+        kube.http("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": f"cm-{ns}", "labels": {"test": "watch"}}})
+    started = time.monotonic()
+    events = watch(kube, "/api/v1/configmaps", resourceVersion=since, labelSelector="test=watch", timeoutSeconds=1)
+    assert 0.9 < time.monotonic() - started < 5
+    assert [(e["type"], e["object"]["metadata"]["namespace"]) for e in events] == [("ADDED", "default"), ("ADDED", "kube-public")]
+    only_public = watch(kube, "/api/v1/namespaces/kube-public/configmaps", resourceVersion=since, labelSelector="test=watch",
+                        timeoutSeconds=1)
+    assert [e["object"]["metadata"]["name"] for e in only_public] == ["cm-kube-public"]
+    # Starting from the current state, a client that takes bookmarks hears where the initial events end.
+    events = watch(kube, "/api/v1/configmaps", labelSelector="test=watch", allowWatchBookmarks="true", timeoutSeconds=1)
+    assert [e["type"] for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
+    bookmark = events[-1]["object"]
+    assert bookmark["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(bookmark["metadata"]["resourceVersion"]) >= max(int(e["object"]["metadata"]["resourceVersion"]) for e in events[:2])
+
+
+@pytest.mark.kube_backends("emulator")
+def test_periodic_bookmarks(kube_backend: str) -> None:
+    """The emulator's bookmark interval can be shortened (the real server's is about a minute)."""
+    with LocalKube(bookmark_interval=0.2) as server:
+        kube = KubeEndpoint("emulator", server.url, None)
+        kube.http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "cm"}})
         events = watch(kube, "/api/v1/configmaps", resourceVersion=1, allowWatchBookmarks="true", timeoutSeconds=1)
-        assert 0.9 < time.monotonic() - started < 5
-        changes = [(e["type"], e["object"]["metadata"]["namespace"]) for e in events if e["type"] != "BOOKMARK"]
-        assert changes == [("ADDED", "default"), ("ADDED", "other")]
-        bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
-        assert bookmarks and bookmarks[-1]["object"]["metadata"]["resourceVersion"] == events[1]["object"]["metadata"]["resourceVersion"]
-        only_other = watch(kube, "/api/v1/namespaces/other/configmaps", resourceVersion=1, timeoutSeconds=1)
-        assert [e["object"]["metadata"]["name"] for e in only_other] == ["cm-other"]
+        assert events[0]["type"] == "ADDED" and {e["type"] for e in events[1:]} == {"BOOKMARK"} and len(events) >= 3
+        assert events[-1]["object"]["metadata"]["resourceVersion"] == events[0]["object"]["metadata"]["resourceVersion"]
 
 
-def test_state_file_survives_a_restart_and_old_versions_are_gone(tmp_path: Any) -> None:
+@pytest.mark.kube_backends("emulator")
+def test_state_file_survives_a_restart_and_old_versions_are_gone(kube_backend: str, tmp_path: Any) -> None:
     state = tmp_path / "state.json"
-    with LocalKube(state_file=str(state)) as kube:
-        http(kube, "POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "kept"}, "data": {"k": "v"}})
-    with LocalKube(state_file=str(state)) as kube:
-        code, cm = http(kube, "GET", "/api/v1/namespaces/default/configmaps/kept")
+    with LocalKube(state_file=str(state)) as server:
+        kube = KubeEndpoint("emulator", server.url, None)
+        kube.http("POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "kept"}, "data": {"k": "v"}})
+    with LocalKube(state_file=str(state)) as server:
+        kube = KubeEndpoint("emulator", server.url, None)
+        code, cm = kube.http("GET", "/api/v1/namespaces/default/configmaps/kept")
         assert (code, cm["data"]) == (200, {"k": "v"})
         # The event history did not survive: an old resourceVersion gets 410 Gone, as a watch ERROR event.
         events = watch(kube, "/api/v1/namespaces/default/configmaps", resourceVersion=1, timeoutSeconds=1)
@@ -148,19 +281,28 @@ def test_state_file_survives_a_restart_and_old_versions_are_gone(tmp_path: Any) 
         assert (events[0]["object"]["code"], events[0]["object"]["reason"]) == (410, "Expired")
 
 
-def test_deleting_a_crd_unregisters_its_resource(kube: LocalKube, kubectl: Any, crd: Any, widget: Any) -> None:
+def test_deleting_a_crd_unregisters_its_resource(kube: KubeEndpoint, kubectl: Any, crd: Any, widget: Any, wait_for: Any) -> None:
     kubectl.apply(widget("w"))
     kubectl("delete", "crd", "widgets.example.com", "--timeout=10s")
-    assert http(kube, "GET", WIDGETS)[0] == 404
-    assert "widgets" not in json.dumps(http(kube, "GET", "/apis")[1])
+    # The real server stops serving and drops the group from discovery moments after the CRD is gone.
+    wait_for(lambda: kube.http("GET", WIDGETS)[0] == 404)
+    wait_for(lambda: "example.com" not in json.dumps(kube.http("GET", "/apis")[1]))
 
 
-def test_namespace_deletion_waits_for_finalized_contents(kube: LocalKube) -> None:
-    http(kube, "POST", "/api/v1/namespaces", {"metadata": {"name": "doomed"}})
-    http(kube, "POST", "/api/v1/namespaces/doomed/configmaps", {"metadata": {"name": "held", "finalizers": ["x/y"]}})
-    code, ns = http(kube, "DELETE", "/api/v1/namespaces/doomed")
-    assert (code, ns["status"]["phase"]) == (200, "Terminating")
-    assert http(kube, "POST", "/api/v1/namespaces/doomed/configmaps", {"metadata": {"name": "new"}})[0] == 403
-    http(kube, "PATCH", "/api/v1/namespaces/doomed/configmaps/held", {"metadata": {"finalizers": None}},
-         "application/merge-patch+json")
-    assert http(kube, "GET", "/api/v1/namespaces/doomed")[0] == 404
+def test_namespace_deletion_waits_for_finalized_contents(kube: KubeEndpoint, crd: Any, widget: Any, wait_for: Any) -> None:
+    kube.http("POST", "/api/v1/namespaces", {"metadata": {"name": "doomed"}})
+    kube.http("POST", "/api/v1/namespaces/doomed/configmaps", {"metadata": {"name": "held", "finalizers": ["x/y"]}})
+    held = widget("held")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    assert kube.http("POST", "/apis/example.com/v1/namespaces/doomed/widgets", held)[0] == 201
+    code, ns = kube.http("DELETE", "/api/v1/namespaces/doomed")
+    assert (code, ns["status"]["phase"]) == (200, "Terminating") and ns["metadata"]["deletionTimestamp"]
+    code, status = kube.http("POST", "/api/v1/namespaces/doomed/configmaps", {"metadata": {"name": "new"}})
+    assert (code, status["message"]) == (
+        403, "configmaps \"new\" is forbidden: unable to create new content in namespace doomed because it is being terminated")
+    # Its contents are deleted, each waiting for its own finalizers.
+    for path in ("/api/v1/namespaces/doomed/configmaps/held", "/apis/example.com/v1/namespaces/doomed/widgets/held"):
+        wait_for(lambda path=path: kube.http("GET", path)[1]["metadata"].get("deletionTimestamp"))
+    for path in ("/api/v1/namespaces/doomed/configmaps/held", "/apis/example.com/v1/namespaces/doomed/widgets/held"):
+        kube.http("PATCH", path, {"metadata": {"finalizers": None}}, "application/merge-patch+json")
+    wait_for(lambda: kube.http("GET", "/api/v1/namespaces/doomed")[0] == 404, timeout=30)

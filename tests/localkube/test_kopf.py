@@ -1,4 +1,4 @@
-"""A tiny Kopf operator against LocalKube: it sees create/update/delete, patches status and holds deletion."""
+"""A tiny Kopf operator on both backends: it sees create/update/delete, patches status and holds deletion."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
 import secrets
 import uuid
@@ -17,10 +18,10 @@ from typing import Any
 
 from . import schema as schemas
 from .discovery import CRD_KEY, NAMESPACE_KEY, Registry, ResourceType, resource_type_from_crd, validate_crd
-from .errors import ApiError, Cause, already_exists, bad_request, conflict, invalid, not_found
+from .errors import ApiError, Cause, already_exists, bad_request, conflict, invalid, not_found, qualified
 from .patch import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, json_patch, merge_patch, strategic_merge_patch
 from .selectors import Predicate
-from .store import Obj, Store
+from .store import Expired, Obj, Store
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -28,6 +29,9 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # the real server's generateName al
 # Fields the server owns: clients cannot set or change them.
 _SERVER_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")  # the NamespaceLifecycle admission plugin's
+NAMESPACE_FINALIZER = "kubernetes"  # spec.finalizers: the namespace controller's, here the emulator's own
+CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"  # added on delete; removed once the objects are gone
 
 
 def now() -> str:
@@ -47,6 +51,79 @@ def _spec_part(rt: ResourceType, obj: Obj) -> Obj:
     """What a generation counts: everything but metadata (and status, if it is a subresource)."""
     skip = {"metadata", "apiVersion", "kind"} | ({"status"} if rt.status_subresource else set())
     return {k: v for k, v in obj.items() if k not in skip}
+
+
+def _storage_key(obj: Obj, namespace: str | None) -> str:
+    """An object's key below its resource's list, as continue tokens name it: /name in one
+    namespace or for cluster-scoped objects, /namespace/name across namespaces."""
+    meta = obj["metadata"]
+    return f"/{meta['name']}" if namespace is not None or not meta.get("namespace") else f"/{meta['namespace']}/{meta['name']}"
+
+
+def _encode_continue(key: str, rv: int) -> str:
+    token = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": key + "\x00"}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[str, int]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return str(state["start"]).rstrip("\x00"), int(state["rv"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise bad_request(f"invalid continue token: continue key is not valid: {error}") from None
+
+
+def _json_type(value: Any) -> str:
+    return {list: "array", str: "string", bool: "bool", type(None): "null"}.get(type(value), "number")
+
+
+def check_patch_type(rt: ResourceType, content_type: str) -> None:
+    """415 before anything else, as the real server: strategic merge only for built-in types."""
+    if content_type in (MERGE_PATCH, JSON_PATCH):
+        return
+    if content_type == STRATEGIC_PATCH and not rt.custom and rt.key != CRD_KEY:
+        return
+    if content_type == STRATEGIC_PATCH or content_type == "application/apply-patch+yaml":
+        accepted = [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom or rt.key == CRD_KEY else [STRATEGIC_PATCH])
+        raise ApiError(415, "UnsupportedMediaType",
+                       f"the body of the request was in an unknown format - accepted media types include: {', '.join(accepted)}")
+    raise ApiError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
+
+
+def _check_base64(rt: ResourceType, version: str, obj: Obj) -> None:
+    """Secret data and ConfigMap binaryData are base64, decoded by the server: bad data is a 400."""
+    field = "data" if rt.key == ("", "secrets") else "binaryData"
+    for value in (obj.get(field) or {}).values():
+        if not isinstance(value, str):
+            continue
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            position = next((i for i, c in enumerate(value) if not (c.isalnum() or c in "+/=")), len(value) // 4 * 4)
+            raise bad_request(f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: '
+                              f"illegal base64 data at input byte {position}") from None
+
+
+def _check_core_event(obj: Obj) -> None:
+    """A core event about a namespaced object lives in that object's namespace."""
+    involved = obj.get("involvedObject") or {}
+    namespace = obj["metadata"].get("namespace", "")
+    if involved.get("namespace") and involved["namespace"] != namespace:
+        raise invalid("Event", "", obj["metadata"].get("name", ""), [Cause(
+            "involvedObject.namespace", "FieldValueInvalid", f'Invalid value: "{involved["namespace"]}": does not match event.namespace')])
+    for field, default in (("reportingComponent", ""), ("reportingInstance", ""), ("source", {}), ("eventTime", None),
+                           ("firstTimestamp", None), ("lastTimestamp", None)):
+        obj.setdefault(field, default)
+
+
+def _default_crd(crd: Obj) -> None:
+    """The API server's defaults for a CustomResourceDefinition."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    if names.get("kind"):
+        names.setdefault("singular", names["kind"].lower())
+        names.setdefault("listKind", f"{names['kind']}List")
+    spec.setdefault("conversion", {"strategy": "None"})
 
 
 class Api:
@@ -72,6 +149,45 @@ class Api:
         items = [obj for obj in self.store.items(rt.key, namespace) if accepts(obj)]
         return items, str(self.store.rv)
 
+    def list_page(self, rt: ResourceType, namespace: str | None, accepts: Predicate, filtered: bool,
+                  limit: int = 0, token: str = "", resource_version: str = "", match: str = "") -> tuple[list[Obj], dict[str, Any]]:
+        """A list as the real server pages it: `limit` objects in storage-key order, a continue token
+        that lists the rest as of the first page's resourceVersion, and remainingItemCount when no
+        selector filters the list. `resourceVersion` with `resourceVersionMatch=Exact` (or with a
+        limit) lists the objects as they were then."""
+        start, at = "", None
+        if token:
+            start, at = _decode_continue(token)
+        elif resource_version not in ("", "0"):
+            try:
+                wanted = int(resource_version)
+            except ValueError:
+                raise bad_request(f'resourceVersion: Invalid value: "{resource_version}": strconv.ParseUint: parsing '
+                                  f'"{resource_version}": invalid syntax') from None
+            if wanted > self.store.rv:
+                raise ApiError(504, "Timeout", f"Timeout: Too large resource version: {wanted}, current: {self.store.rv}",
+                               {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                                "retryAfterSeconds": 1})
+            if match == "Exact" or (limit and match != "NotOlderThan"):
+                at = wanted
+        rv = at if at is not None else self.store.rv
+        try:
+            objects = list(self.store.items(rt.key, namespace, rv))
+        except Expired:
+            if token:
+                raise ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent list "
+                               "result. You can start a new list without the continue parameter.", {}) from None
+            raise ApiError(410, "Expired", f"Timeout: Too old resource version: {rv} ({self.store.floor})", {}) from None
+        keyed = [(_storage_key(obj, namespace), obj) for obj in objects]
+        matching = [(key, obj) for key, obj in keyed if key > start and accepts(obj)]
+        page = matching[:limit] if limit > 0 else matching
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if limit > 0 and len(matching) > limit:
+            meta["continue"] = _encode_continue(page[-1][0], rv)
+            if not filtered:
+                meta["remainingItemCount"] = len(matching) - limit
+        return [obj for _, obj in page], meta
+
     # -- create ----------------------------------------------------------------------------
 
     def create(self, rt: ResourceType, version: str, namespace: str, body: Any,
@@ -82,7 +198,7 @@ class Api:
             if meta.get("namespace") not in (None, "", namespace):
                 raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
             meta["namespace"] = namespace
-            self._check_namespace_open(namespace)
+            self._check_namespace_open(rt, namespace, meta.get("name") or "")
         else:
             meta.pop("namespace", None)
         if not meta.get("name"):
@@ -124,8 +240,8 @@ class Api:
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
         if not wanted and require_version and rt.custom:
-            raise invalid(rt.kind, rt.group, name, [Cause("metadata.resourceVersion", "FieldValueInvalid",
-                                                          "Invalid value: 0x0: must be specified for an update")])
+            cause = Cause("metadata.resourceVersion", "FieldValueInvalid", "Invalid value: 0: must be specified for an update")
+            raise invalid(rt.plural, rt.group, name, [cause])  # named by its resource here, not its kind
         if subresource == "status":
             # The status endpoint changes the status and nothing else.
             obj = {**current, "status": obj.get("status")}
@@ -145,37 +261,44 @@ class Api:
             return present(rt, version, current), warnings  # a no-op write is not stored, like the real server
         if dry_run:
             return present(rt, version, obj), warnings
-        if obj["metadata"].get("deletionTimestamp") and not obj["metadata"].get("finalizers"):
-            return present(rt, version, self._remove(rt, obj)), warnings
+        if obj["metadata"].get("deletionTimestamp") and not obj["metadata"].get("finalizers") and not self._owns_content(rt):
+            # The update that empties the finalizers of an object being deleted is not stored: the
+            # object is deleted as it last was (its DELETED event still lists the finalizers).
+            self._remove(rt, current)
+            return present(rt, version, obj), warnings  # the answer is the object as updated
         stored = self.store.put(rt.key, obj, "MODIFIED")
+        if stored["metadata"].get("deletionTimestamp") and self._owns_content(rt):
+            stored = self._finish_if_empty(rt, name) or stored
         if rt.key == CRD_KEY:
             self.registry.register(resource_type_from_crd(stored))
         return present(rt, version, stored), warnings
 
     def patch(self, rt: ResourceType, version: str, namespace: str, name: str, content_type: str, patch: Any,
               subresource: str | None = None, dry_run: bool = False, strict: bool = False) -> tuple[Obj, list[str]]:
+        check_patch_type(rt, content_type)
         current = present(rt, version, self.get(rt, namespace, name))
         if content_type == MERGE_PATCH:
             if not isinstance(patch, dict):
-                raise bad_request("json: cannot unmarshal into a merge patch: the patch is not an object")
+                raise bad_request(f"error decoding patch: json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}")
             patched = merge_patch(current, patch)
         elif content_type == JSON_PATCH:
             patched = json_patch(current, patch)
-        elif content_type == STRATEGIC_PATCH and not rt.custom and rt.key != CRD_KEY:
-            if not isinstance(patch, dict):
-                raise bad_request("json: cannot unmarshal into a strategic merge patch: the patch is not an object")
-            patched = strategic_merge_patch(current, patch)
         else:
-            accepted = [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom or rt.key == CRD_KEY else [STRATEGIC_PATCH])
-            raise ApiError(415, "UnsupportedMediaType",
-                           f"the body of the request was in an unknown format - accepted media types include: {', '.join(accepted)}")
+            if not isinstance(patch, dict):
+                raise bad_request(f"error decoding patch: json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}")
+            patched = strategic_merge_patch(current, patch)
         return self.update(rt, version, namespace, name, patched, subresource, dry_run, strict, require_version=False)
 
     # -- delete ----------------------------------------------------------------------------
 
     def delete(self, rt: ResourceType, version: str, namespace: str, name: str,
-               preconditions: dict[str, Any] | None = None, dry_run: bool = False) -> Obj:
+               preconditions: dict[str, Any] | None = None, dry_run: bool = False, status_if_gone: bool = True) -> Obj:
+        """The object, still there with a deletionTimestamp, or a Success Status once it is gone
+        (as the real registries answer; `status_if_gone=False` gives the object, for deletecollection)."""
         current = self.get(rt, namespace, name)
+        if rt.key == NAMESPACE_KEY and name in IMMORTAL_NAMESPACES:
+            raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                           {"name": name, "kind": "namespaces"})
         for key in ("uid", "resourceVersion"):
             wanted = (preconditions or {}).get(key)
             if wanted and wanted != current["metadata"].get(key):
@@ -184,19 +307,30 @@ class Api:
                                {"name": name, "kind": rt.plural, **({"group": rt.group} if rt.group else {})})
         if dry_run:
             return present(rt, version, current)
-        return present(rt, version, self._delete(rt, current))
+        result = present(rt, version, self._delete(rt, current))
+        if not status_if_gone or self.store.get(rt.key, namespace, name) is not None:
+            return result
+        details = {"name": name, **({"group": rt.group} if rt.group else {}), "kind": rt.plural, "uid": current["metadata"]["uid"]}
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
     def _delete(self, rt: ResourceType, obj: Obj) -> Obj:
         meta = obj["metadata"]
-        owns_content = rt.key in (NAMESPACE_KEY, CRD_KEY)
+        owns_content = self._owns_content(rt)
         if not meta.get("finalizers") and not owns_content:
             return self._remove(rt, obj)
         if meta.get("deletionTimestamp"):
             return obj
         meta["deletionTimestamp"] = now()
-        meta["deletionGracePeriodSeconds"] = 0
         if rt.key == NAMESPACE_KEY:
             obj.setdefault("status", {})["phase"] = "Terminating"
+        elif rt.key == CRD_KEY:
+            meta["finalizers"] = [*(meta.get("finalizers") or []), CRD_FINALIZER]
+        else:
+            # What the generic registry does (markAsDeleting): no grace, and a new generation, since
+            # a controller must now stop acting on the object.
+            meta["deletionGracePeriodSeconds"] = 0
+            if meta.get("generation"):
+                meta["generation"] += 1
         obj = self.store.put(rt.key, obj, "MODIFIED")
         if owns_content:
             # Namespaces and CRDs empty themselves first; each content object honours its finalizers.
@@ -216,6 +350,10 @@ class Api:
             self._finish_if_empty(self.registry.types[CRD_KEY], f"{rt.plural}.{rt.group}")
         return removed
 
+    @staticmethod
+    def _owns_content(rt: ResourceType) -> bool:
+        return rt.key in (NAMESPACE_KEY, CRD_KEY)
+
     def _contents(self, rt: ResourceType, owner: Obj) -> list[tuple[ResourceType, Obj]]:
         if rt.key == CRD_KEY:
             content_rt = self.registry.types.get((owner["spec"]["group"], owner["spec"]["names"]["plural"]))
@@ -230,8 +368,19 @@ class Api:
         owner = self.store.get(rt.key, "", name)
         if owner is None or not owner["metadata"].get("deletionTimestamp") or self._contents(rt, owner):
             return None
-        if owner["metadata"].get("finalizers"):
-            return None
+        # Emptied: the emulator's own finalizer goes (as the namespace controller or the CRD
+        # cleanup would remove it), then the owner itself once nobody else holds it.
+        meta, spec = owner["metadata"], owner.get("spec") or {}
+        if rt.key == NAMESPACE_KEY and NAMESPACE_FINALIZER in (spec.get("finalizers") or []):
+            spec["finalizers"] = [f for f in spec["finalizers"] if f != NAMESPACE_FINALIZER]
+            owner = self.store.put(rt.key, owner, "MODIFIED")
+        elif rt.key == CRD_KEY and CRD_FINALIZER in (meta.get("finalizers") or []):
+            meta["finalizers"] = [f for f in meta["finalizers"] if f != CRD_FINALIZER]
+            if not meta["finalizers"]:
+                del meta["finalizers"]
+            owner = self.store.put(rt.key, owner, "MODIFIED")
+        if owner["metadata"].get("finalizers") or (owner.get("spec") or {}).get("finalizers"):
+            return owner
         return self._remove(rt, owner)
 
     # -- checks ----------------------------------------------------------------------------
@@ -259,22 +408,37 @@ class Api:
         return obj
 
     def _check_name(self, rt: ResourceType, name: str) -> None:
-        pattern, kind = (_LABEL, "label") if rt.key == NAMESPACE_KEY else (_SUBDOMAIN, "subdomain")
-        if len(name) > (63 if kind == "label" else 253) or not pattern.match(name):
-            regex = pattern.pattern.strip("^$")
-            raise invalid(rt.kind, rt.group, name, [Cause("metadata.name", "FieldValueInvalid",
-                f'Invalid value: "{name}": a lowercase RFC 1123 {kind} must consist of lower case alphanumeric '
-                f"characters, '-' or '.', and must start and end with an alphanumeric character "
-                f"(regex used for validation is '{regex}')")])
+        label = rt.key == NAMESPACE_KEY
+        pattern, limit = (_LABEL, 63) if label else (_SUBDOMAIN, 253)
+        regex = pattern.pattern.strip("^$")
+        if label:
+            rule = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+                    f"start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+                    f"validation is '{regex}')")
+        else:
+            rule = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                    f"and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+                    f"validation is '{regex}')")
+        problems = [f"must be no more than {limit} characters"] if len(name) > limit else []
+        if not pattern.match(name):
+            # A valid subdomain that is no valid label can only have dots (IsDNS1123Label).
+            problems.append("must not contain dots" if label and _SUBDOMAIN.match(name) else rule)
+        if problems:
+            raise invalid(rt.kind, rt.group, name, [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {problem}')
+                                                    for problem in problems])
 
-    def _check_namespace_open(self, namespace: str) -> None:
+    def _check_namespace_open(self, rt: ResourceType, namespace: str, name: str) -> None:
         ns = self.store.get(NAMESPACE_KEY, "", namespace)
         if ns is None:
             raise not_found("namespaces", "", namespace)
         if ns["metadata"].get("deletionTimestamp"):
-            raise ApiError(403, "Forbidden", f"unable to create new content in namespace {namespace} because it is being terminated",
-                           {"name": namespace, "kind": "namespaces", "causes": [{"reason": "NamespaceTerminating",
-                            "message": f"namespace {namespace} is being terminated", "field": "metadata.namespace"}]})
+            resource = qualified(rt.plural, rt.group)
+            subject = f'{resource} "{name}"' if name else resource
+            details = {"name": name, **({"group": rt.group} if rt.group else {}), "kind": rt.plural,
+                       "causes": [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+                                   "field": "metadata.namespace"}]}
+            raise ApiError(403, "Forbidden", f"{subject} is forbidden: unable to create new content in namespace "
+                                             f"{namespace} because it is being terminated", details)
 
     def _check_owner_open(self, rt: ResourceType) -> None:
         if not rt.custom:
@@ -301,6 +465,10 @@ class Api:
 
     def _admit(self, rt: ResourceType, version: str, obj: Obj, old: Obj | None, strict: bool) -> list[str]:
         """Defaulting, pruning and validation; returns warnings for pruned unknown fields."""
+        if rt.key in (("", "secrets"), ("", "configmaps")):
+            _check_base64(rt, version, obj)
+        if rt.key == ("", "events"):
+            _check_core_event(obj)
         if rt.key == ("", "secrets"):
             string_data = obj.pop("stringData", None) or {}
             data = obj.setdefault("data", {}) or {}
@@ -308,8 +476,19 @@ class Api:
             obj["data"] = data
             obj["type"] = obj.get("type") or "Opaque"
         if rt.key == NAMESPACE_KEY:
-            obj.setdefault("status", {}).setdefault("phase", "Active")
+            if old is None:
+                obj["status"] = {"phase": "Active"}  # whatever the body says, as the namespace strategy
+            # The label every namespace carries (for namespaceSelectors), and the namespace
+            # controller's finalizer, which the emulator clears itself once the namespace is empty.
+            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+            if old is None:
+                spec = obj.get("spec") or {}
+                spec["finalizers"] = list(dict.fromkeys([*(spec.get("finalizers") or []), NAMESPACE_FINALIZER]))
+                obj["spec"] = spec
+            else:
+                obj["spec"] = old.get("spec") or {}  # spec.finalizers change only through /finalize
         if rt.key == CRD_KEY:
+            _default_crd(obj)
             causes = validate_crd(obj) or schemas.check_crd_schemas(obj)
             if causes:
                 raise invalid(rt.kind, rt.group, obj["metadata"]["name"], causes)
@@ -341,4 +520,6 @@ class Api:
         causes = schemas.validate(schema, obj, old)
         if causes:
             raise invalid(rt.kind, rt.group, obj["metadata"]["name"], causes)
+        for key in [k for k in obj if k != "metadata"]:
+            obj[key] = schemas.whole_numbers(obj[key])
         return [f'unknown field "{p}"' for p in unknown]

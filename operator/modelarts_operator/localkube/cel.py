@@ -49,17 +49,19 @@ def _evaluate(expression: str, value: Any, old: Any) -> Any:
 def validate(rule: dict[str, Any], value: Any, old: Any, path: str, type_name: str) -> Cause | None:
     """Evaluate one rule at `path`; a Cause when it fails, in the real server's wording."""
     expression = rule["rule"]
-    if rule.get("fieldPath"):
-        path = _join(path, rule["fieldPath"])
+    # An evaluation error names the rule by its message when it has one (ruleErrorString).
+    named = (rule.get("message") or "").strip() or expression.strip()
     try:
         result = _evaluate(expression, value, old)
-    except Exception as error:  # evaluation errors (no such key, type errors) fail the rule
-        return Cause(path, "FieldValueInvalid", f'Invalid value: "{type_name}": {error} evaluating rule: {expression}')
+    except Exception as error:  # evaluation errors (no such key, type errors) fail the rule, at the rule's node
+        return Cause(path, "FieldValueInvalid", f'Invalid value: "{type_name}": {error} evaluating rule: {named}')
     if isinstance(result, Exception):
-        return Cause(path, "FieldValueInvalid", f'Invalid value: "{type_name}": {result} evaluating rule: {expression}')
+        return Cause(path, "FieldValueInvalid", f'Invalid value: "{type_name}": {result} evaluating rule: {named}')
     if bool(result):
         return None
-    message = rule.get("message") or f"failed rule: {expression}"
+    if rule.get("fieldPath"):
+        path = _join(path, rule["fieldPath"])
+    message = (rule.get("message") or "").strip() or f"failed rule: {expression.strip()}"
     if rule.get("messageExpression"):
         try:
             evaluated = _evaluate(rule["messageExpression"], value, old)

@@ -37,6 +37,7 @@ class ResourceType:
     custom: bool = False  # defined by a CRD: generation, schema, CEL, merge-patch only
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # version -> openAPIV3Schema
     columns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # version -> printer columns
+    selectable_fields: dict[str, list[str]] = field(default_factory=dict)  # version -> selectableFields paths
 
     @property
     def key(self) -> tuple[str, str]:
@@ -91,6 +92,8 @@ def resource_type_from_crd(crd: dict[str, Any]) -> ResourceType:
         custom=True,
         schemas={v["name"]: (v.get("schema") or {}).get("openAPIV3Schema") or {} for v in served},
         columns={v["name"]: list(v.get("additionalPrinterColumns") or []) for v in served},
+        selectable_fields={v["name"]: [f["jsonPath"] for f in v.get("selectableFields") or [] if f.get("jsonPath")]
+                           for v in served},
     )
 
 

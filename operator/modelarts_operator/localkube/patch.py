@@ -61,26 +61,60 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _merge_list(name: str, current: list[Any], patch: list[Any]) -> list[Any]:
-    if name in _SET_LISTS:
-        return current + [v for v in patch if v not in current]
     merge_key = _MERGE_KEYS.get(name)
-    if not merge_key:
+    if name in _SET_LISTS:
+        merged = current + [v for v in patch if v not in current]
+        identity: Any = lambda item: item  # noqa: E731
+    elif merge_key:
+        merged = list(current)
+        identity = lambda item: item.get(merge_key) if isinstance(item, dict) else item  # noqa: E731
+        for item in patch:
+            index = next((i for i, c in enumerate(merged) if identity(c) == identity(item)), None)
+            if item.get("$patch") == "delete":
+                if index is not None:
+                    merged.pop(index)
+            elif index is None:
+                merged.append(copy.deepcopy(item))
+            else:
+                merged[index] = strategic_merge_patch(merged[index], item)
+        patch = [item for item in patch if item.get("$patch") != "delete"]
+    else:
         return copy.deepcopy(patch)
-    result = list(current)
-    for item in patch:
-        index = next((i for i, c in enumerate(result) if c.get(merge_key) == item.get(merge_key)), None)
-        if item.get("$patch") == "delete":
-            if index is not None:
-                result.pop(index)
-        elif index is None:
-            result.append(copy.deepcopy(item))
+    return _order(merged, patch, current, identity)
+
+
+def _order(merged: list[Any], patch: list[Any], current: list[Any], identity: Any) -> list[Any]:
+    """The real server's element order (normalizeElementOrder): the patch's items in the patch's
+    order, the server-only items in the live order, interleaved where the live order relates them,
+    else the patch's item first."""
+    patch_ids = [identity(p) for p in patch]
+    live_ids = [identity(c) for c in current]
+    in_patch = sorted((m for m in merged if identity(m) in patch_ids), key=lambda m: patch_ids.index(identity(m)))
+    server_only = sorted((m for m in merged if identity(m) not in patch_ids),
+                         key=lambda m: live_ids.index(identity(m)) if identity(m) in live_ids else len(live_ids))
+    result, i, j = [], 0, 0
+    while i < len(server_only) or j < len(in_patch):
+        if j >= len(in_patch):
+            result.append(server_only[i])
+            i += 1
+        elif i >= len(server_only):
+            result.append(in_patch[j])
+            j += 1
         else:
-            result[index] = strategic_merge_patch(result[index], item)
+            left, right = identity(server_only[i]), identity(in_patch[j])
+            if left in live_ids and right in live_ids and live_ids.index(left) < live_ids.index(right):
+                result.append(server_only[i])
+                i += 1
+            else:
+                result.append(in_patch[j])
+                j += 1
     return result
 
 
-def _invalid(message: str) -> ApiError:
-    return ApiError(422, "Invalid", message)
+def _invalid(why: str) -> ApiError:
+    """A JSON patch that does not apply. `why` is for readers of this code: the real server says no
+    more than the generic message to clients."""
+    return ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {})
 
 
 def _pointer(path: str) -> list[str]:
@@ -137,14 +171,15 @@ def _remove(doc: Any, path: str) -> Any:
 
 def json_patch(doc: Any, operations: Any) -> Any:
     if not isinstance(operations, list):
-        raise ApiError(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+        raise ApiError(400, "BadRequest", "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp")
     doc = copy.deepcopy(doc)
     for op in operations:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise ApiError(400, "BadRequest", f"invalid JSON patch operation: {op!r}")
-        kind, path = op["op"], op["path"]
-        if kind in ("add", "replace", "test") and "value" not in op:
-            raise ApiError(400, "BadRequest", f"missing value in {kind} operation")
+        if not isinstance(op, dict):
+            raise ApiError(400, "BadRequest", "error decoding patch: json: cannot unmarshal into Go value of type handlers.jsonPatchOp")
+        kind, path = op.get("op"), op.get("path", "")
+        if not isinstance(path, str):
+            raise _invalid(f"invalid path {path!r}")
+        op = {"value": None, **op}  # a missing value is null, as in the Go JSON patch library
         if kind == "add":
             doc = _add(doc, path, copy.deepcopy(op["value"]))
         elif kind == "remove":
@@ -156,7 +191,7 @@ def json_patch(doc: Any, operations: Any) -> Any:
             doc = _add(doc, path, copy.deepcopy(op["value"]))
         elif kind == "test":
             if _resolve(doc, _pointer(path), path) != op["value"]:
-                raise _invalid(f"the server rejected our request due to an error in our request: testing value {path} failed")
+                raise _invalid(f"testing value {path} failed")
         elif kind in ("move", "copy"):
             source = op.get("from", "")
             value = copy.deepcopy(_resolve(doc, _pointer(source), source))
@@ -164,5 +199,5 @@ def json_patch(doc: Any, operations: Any) -> Any:
                 _remove(doc, source)
             doc = _add(doc, path, value)
         else:
-            raise ApiError(400, "BadRequest", f"unexpected JSON patch operation: {kind!r}")
+            raise _invalid(f"unexpected JSON patch operation: {kind!r}")
     return doc

@@ -42,7 +42,7 @@ def _fields(data: bytes) -> list[tuple[int, Any]]:
             size = 8 if wire == 1 else 4
             value, position = data[position:position + size], position + size
         else:
-            raise ValueError(f"unsupported wire type {wire}")
+            raise ValueError(f"illegal wireType {wire}")
         fields.append((number, value))
     return fields
 
@@ -113,21 +113,27 @@ def _namespace(f: dict[int, list[Any]]) -> dict[str, Any]:
 _KINDS = {"ConfigMap": _configmap, "Secret": _secret, "Namespace": _namespace}
 
 
-def decode(body: bytes) -> dict[str, Any]:
-    def unsupported(why: str) -> ApiError:
-        return ApiError(415, "UnsupportedMediaType", f"cannot decode this protobuf body ({why}); send application/json")
+def decode(body: bytes, expected_kind: str = "") -> dict[str, Any]:
+    """A ConfigMap, Secret or Namespace from its protobuf body; other kinds answer 415 (the real
+    server would decode them: send JSON), bodies that are not protobuf at all 400, as there."""
+    def unrecognized(why: str) -> ApiError:
+        return ApiError(400, "BadRequest", f"the object provided is unrecognized (must be of type {expected_kind}): "
+                                           f"proto: {why} ({body[:32].hex()})")
 
     if not body.startswith(MAGIC):
-        raise unsupported("no Kubernetes protobuf envelope")
+        raise unrecognized("no Kubernetes protobuf envelope")
     try:
         envelope = _group(_fields(body[len(MAGIC):]))
         type_meta = dict(_fields(envelope.get(1, [b""])[-1]))
         api_version, kind = type_meta.get(1, b"").decode(), type_meta.get(2, b"").decode()
-        if kind not in _KINDS:
-            raise unsupported(f"kind {kind!r}")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise unrecognized(str(error)) from error
+    if kind not in _KINDS:
+        raise ApiError(415, "UnsupportedMediaType", f"the emulator decodes no protobuf {kind!r}; send application/json")
+    try:
         fields = _group(_fields(envelope.get(2, [b""])[-1]))
         obj = {"apiVersion": api_version, "kind": kind, "metadata": _metadata(fields.get(1, [b""])[-1])}
         obj.update(_KINDS[kind](fields))
     except (ValueError, UnicodeDecodeError) as error:
-        raise unsupported(str(error)) from error
+        raise unrecognized(str(error)) from error
     return obj

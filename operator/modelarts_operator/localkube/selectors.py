@@ -78,16 +78,52 @@ def field_value(obj: dict[str, Any], path: str) -> str:
     return str(node)
 
 
-def field_selector(selector: str | None) -> Predicate:
-    """Field selectors on any dotted path (the real server allows only a few per type)."""
+# The field labels each built-in type can be selected by (the real server's field label conversion
+# functions), and the path of the value each stands for. Types not listed take only the two
+# metadata labels, refused in the words of DefaultMetaV1FieldSelectorConversion.
+_META = {"metadata.name": "metadata.name", "metadata.namespace": "metadata.namespace"}
+_BUILTIN_FIELDS: dict[tuple[str, str], dict[str, str]] = {
+    ("", "secrets"): {**_META, "type": "type"},
+    ("", "namespaces"): {"metadata.name": "metadata.name", "status.phase": "status.phase"},
+    ("", "events"): {**_META, **{f"involvedObject.{f}": f"involvedObject.{f}" for f in (
+        "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+        "reason": "reason", "reportingComponent": "reportingComponent", "source": "source.component", "type": "type"},
+    ("events.k8s.io", "events"): {**_META, **{f"regarding.{f}": f"regarding.{f}" for f in (
+        "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+        "reason": "reason", "reportingController": "reportingController", "type": "type"},
+}
+
+
+def selectable_fields(rt: Any, version: str) -> tuple[dict[str, str], bool]:
+    """(field label -> path, whether unknown labels are refused in the short form)."""
+    if rt.custom:
+        fields = {"metadata.name": "metadata.name"}
+        if rt.namespaced:
+            fields["metadata.namespace"] = "metadata.namespace"
+        for path in rt.selectable_fields.get(version, []):
+            fields[path.lstrip(".")] = path.lstrip(".")
+        return fields, True
+    if rt.key in _BUILTIN_FIELDS:
+        return _BUILTIN_FIELDS[rt.key], True
+    return _META, False
+
+
+def field_selector(selector: str | None, rt: Any = None, version: str = "") -> Predicate:
+    """Field selectors on the labels the type supports (any dotted path when no type is given)."""
     if not selector:
         return lambda obj: True
+    fields, short = selectable_fields(rt, version) if rt is not None else (None, True)
     checks: list[Predicate] = []
     for term in _split_terms(selector):
         m = re.match(r"^\s*([\w.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
         if not m:
             raise bad_request(f"invalid selector: '{selector}'; can't understand '{term}'")
-        path, op, value = m.groups()
+        label, op, value = m.groups()
+        if fields is not None and label not in fields:
+            if short:
+                raise bad_request(f"field label not supported: {label}")
+            raise bad_request(f'"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"')
+        path = fields[label] if fields is not None else label
         if op == "!=":
             checks.append(lambda obj, p=path, v=value: field_value(obj, p) != v)
         else:

@@ -18,9 +18,9 @@ import yaml
 from aiohttp import web
 
 from . import protobuf
-from .api import Api, present
+from .api import Api, check_patch_type, present
 from .discovery import SERVER_VERSION, Registry, ResourceType
-from .errors import ApiError, bad_request, method_not_allowed, resource_not_found
+from .errors import ApiError, bad_request, method_not_allowed, not_found, resource_not_found
 from .selectors import field_selector, label_selector
 from .store import Event, Expired, Store, Watcher
 from .tables import table
@@ -34,6 +34,15 @@ def _json(body: Any, status: int = 200, warnings: list[str] = ()) -> web.Respons
     return web.Response(text=json.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
+class PageNotFound(Exception):
+    """A path nothing serves: the real server's plain-text 404 (not a Status), as for unknown groups,
+    versions and resources below /apis."""
+
+
+def _page_not_found() -> web.Response:
+    return web.Response(text="404 page not found\n", status=404, content_type="text/plain")
+
+
 def _flag(value: str | None) -> bool:
     """A boolean query parameter as Go's strconv.ParseBool reads it (the Python client sends "True")."""
     return (value or "").lower() in ("1", "t", "true")
@@ -45,9 +54,13 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return await handler(request)
     except ApiError as error:
         return _json(error.status(), error.code)
+    except PageNotFound:
+        return _page_not_found()
     except web.HTTPException as error:
         if error.status < 400:
             raise
+        if error.status == 404:
+            return _page_not_found()
         return _json(ApiError(error.status, error.reason.replace(" ", ""), error.reason, {}).status(), error.status)
     except (ConnectionResetError, asyncio.CancelledError):
         raise
@@ -115,7 +128,7 @@ class KubeServer:
         if len(parts) == 1:
             group = self.registry.group(parts[0])
             if group is None:
-                raise resource_not_found()
+                raise PageNotFound()
             return _json(group)
         if len(parts) == 2:
             return self._resource_list(parts[0], parts[1])
@@ -124,6 +137,8 @@ class KubeServer:
     def _resource_list(self, group: str, version: str) -> web.Response:
         resources = self.registry.resource_list(group, version)
         if resources is None:
+            if group:
+                raise PageNotFound()
             raise resource_not_found()
         return _json(resources)
 
@@ -135,13 +150,17 @@ class KubeServer:
         # /namespaces/{name}/status is the namespace's own subresource, not a resource in it.
         if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
             namespace, rest = rest[1], rest[2:]
+        # Below /apis, what no group serves is the plain 404 page; below /api, a NotFound Status.
+        missing = PageNotFound if group else resource_not_found
         if len(rest) > 3:
-            raise resource_not_found()
+            raise missing()
         plural, name, subresource = (rest + [None, None])[:3]
         rt = self.registry.lookup(group, version, plural)
         if rt is None or (namespace is not None and not rt.namespaced) or (name and rt.namespaced and namespace is None):
-            raise resource_not_found()
+            raise missing()
         if subresource is not None and (subresource != "status" or not rt.status_subresource):
+            if rt.custom:  # the custom resource handler names the object it does not serve this for
+                raise not_found(rt.plural, rt.group, name)
             raise resource_not_found()
         return rt, namespace, name, subresource
 
@@ -157,36 +176,43 @@ class KubeServer:
             return _json(obj, status, warnings if validation == "Warn" else [])
 
         if name is None:
-            accepts = self._selector(query)
+            accepts = self._selector(query, rt, version)
             if request.method == "GET":
                 if _flag(query.get("watch")):
                     return await self._watch(request, rt, version, namespace, accepts)
-                items, rv = self.api.list(rt, namespace, accepts)
-                return self._list_response(request, rt, version, items, rv)
+                try:
+                    limit = int(query.get("limit") or 0)
+                except ValueError as error:
+                    raise bad_request(f"invalid limit: {error}") from error
+                filtered = bool(query.get("labelSelector") or query.get("fieldSelector"))
+                items, meta = self.api.list_page(rt, namespace, accepts, filtered, limit, query.get("continue", ""),
+                                                 query.get("resourceVersion", ""), query.get("resourceVersionMatch", ""))
+                return self._list_response(request, rt, version, items, meta)
             if request.method == "POST":
                 if rt.namespaced and namespace is None:
                     raise method_not_allowed()
-                body = await self._body(request)
+                body = await self._body(request, rt)
                 return reply(self.api.create(rt, version, namespace or "", body, dry_run, strict), 201)
             if request.method == "DELETE":
                 items, rv = self.api.list(rt, namespace, accepts)
-                deleted = [self.api.delete(rt, version, o["metadata"].get("namespace", ""), o["metadata"]["name"], None, dry_run)
-                           for o in items]
-                return self._list_response(request, rt, version, deleted, rv)
+                deleted = [self.api.delete(rt, version, o["metadata"].get("namespace", ""), o["metadata"]["name"], None, dry_run,
+                                           status_if_gone=False) for o in items]
+                return self._list_response(request, rt, version, deleted, {"resourceVersion": rv})
             raise method_not_allowed()
 
         namespace = namespace or ""
         if request.method == "GET":
             return self._object_response(request, rt, version, self.api.get(rt, namespace, name))
         if request.method == "PUT":
-            body = await self._body(request)
+            body = await self._body(request, rt)
             return reply(self.api.update(rt, version, namespace, name, body, subresource, dry_run, strict))
         if request.method == "PATCH":
-            body = await self._body(request)
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+            check_patch_type(rt, content_type)  # before the body is read or the object looked up
+            body = await self._body(request, rt, patch=True)
             return reply(self.api.patch(rt, version, namespace, name, content_type, body, subresource, dry_run, strict))
         if request.method == "DELETE" and subresource is None:
-            options = await self._body(request, optional=True) or {}
+            options = await self._body(request, rt, optional=True) or {}
             if not isinstance(options, dict):
                 raise bad_request("DeleteOptions must be an object")
             dry_run = dry_run or "All" in (options.get("dryRun") or [])
@@ -194,41 +220,52 @@ class KubeServer:
         raise method_not_allowed()
 
     @staticmethod
-    def _selector(query: Any) -> Any:
+    def _selector(query: Any, rt: ResourceType, version: str) -> Any:
         labels = label_selector(query.get("labelSelector"))
-        fields = field_selector(query.get("fieldSelector"))
+        fields = field_selector(query.get("fieldSelector"), rt, version)
         return lambda obj: labels(obj) and fields(obj)
 
     @staticmethod
-    async def _body(request: web.Request, optional: bool = False) -> Any:
+    async def _body(request: web.Request, rt: ResourceType, optional: bool = False, patch: bool = False) -> Any:
+        """The decoded body; what does not decode is a 400 worded as the real server's decoder."""
         content_type = request.headers.get("Content-Type", "")
         if "protobuf" in content_type:
-            return protobuf.decode(await request.read())
+            return protobuf.decode(await request.read(), rt.kind)
         text = await request.text()
-        if not text.strip():
-            if optional:
-                return None
-            raise bad_request("the request body is empty")
+        if not text.strip() and optional:
+            return None
+        prefix = "error decoding patch: " if patch else \
+            f"the object provided is unrecognized (must be of type {rt.kind}): couldn't get version/kind; "
         try:
-            if "yaml" in request.headers.get("Content-Type", ""):
-                return yaml.safe_load(text)
-            return json.loads(text)
+            if "yaml" in content_type:
+                body = yaml.safe_load(text)
+            else:
+                body = json.loads(text)
         except ValueError as error:
-            raise bad_request(f"the request body is not valid JSON: {error}") from error
+            raise bad_request(f"{prefix}json parse error: {error}") from error
         except yaml.YAMLError as error:
-            raise bad_request(f"the request body is not valid YAML: {error}") from error
+            raise bad_request(f"{prefix}yaml: {str(error).splitlines()[0]}") from error
+        if not patch and not optional and not isinstance(body, dict):
+            raise bad_request(f"{prefix}json parse error: json: cannot unmarshal {type(body).__name__} into Go value "
+                              "of type struct { APIVersion string; Kind string }")
+        return body
 
     @staticmethod
     def _wants_table(request: web.Request) -> bool:
         return "as=Table" in request.headers.get("Accept", "")
 
     def _list_response(self, request: web.Request, rt: ResourceType, version: str,
-                       items: list[dict[str, Any]], rv: str) -> web.Response:
+                       items: list[dict[str, Any]], meta: dict[str, Any]) -> web.Response:
         items = [present(rt, version, obj) for obj in items]
         if self._wants_table(request):
-            return _json(table(rt, version, items, rv, request.query.get("includeObject", "Metadata")))
-        return _json({"kind": f"{rt.kind}List", "apiVersion": rt.api_version(version),
-                      "metadata": {"resourceVersion": rv}, "items": items})
+            tabled = table(rt, version, items, meta["resourceVersion"], request.query.get("includeObject", "Metadata"))
+            tabled["metadata"].update({k: v for k, v in meta.items() if k != "resourceVersion"})
+            return _json(tabled)
+        if rt.custom:  # custom resource lists always say where to continue, if only ""
+            meta = {"continue": "", **meta}
+        else:  # typed lists carry no kind and apiVersion per item (custom resources do)
+            items = [{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")} for obj in items]
+        return _json({"kind": f"{rt.kind}List", "apiVersion": rt.api_version(version), "metadata": meta, "items": items})
 
     def _object_response(self, request: web.Request, rt: ResourceType, version: str, obj: dict[str, Any]) -> web.Response:
         obj = present(rt, version, obj)
@@ -247,6 +284,8 @@ class KubeServer:
         except ValueError as error:
             raise bad_request(f"invalid watch parameter: {error}") from error
         bookmarks = _flag(query.get("allowWatchBookmarks"))
+        if _flag(query.get("sendInitialEvents")):
+            since = None  # the current objects first, whatever resourceVersion they are newer than
         as_table = self._wants_table(request)
         include_object = query.get("includeObject", "Metadata")
         watcher = Watcher(rt.key, namespace, accepts)
@@ -270,14 +309,17 @@ class KubeServer:
 
             for event in backlog:
                 await self._send(response, frame(event))
+            if since is None and bookmarks:
+                # The real server marks the end of the initial ADDED events for a client that takes bookmarks.
+                await self._send(response, self._bookmark(rt, version, {"k8s.io/initial-events-end": "true"}))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while (remaining := deadline - loop.time()) > 0:
-                wait = min(remaining, self.bookmark_interval) if bookmarks else remaining
+                periodic = bookmarks and self.bookmark_interval < remaining
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(), wait)
+                    event = await asyncio.wait_for(watcher.queue.get(), self.bookmark_interval if periodic else remaining)
                 except asyncio.TimeoutError:
-                    if bookmarks:
+                    if periodic:  # none when the watch is ending anyway
                         await self._send(response, self._bookmark(rt, version))
                     continue
                 if event is None:  # the server is stopping
@@ -289,8 +331,11 @@ class KubeServer:
             self.store.unwatch(watcher)
         return response
 
-    def _bookmark(self, rt: ResourceType, version: str) -> dict[str, Any]:
-        obj = {"kind": rt.kind, "apiVersion": rt.api_version(version), "metadata": {"resourceVersion": str(self.store.rv)}}
+    def _bookmark(self, rt: ResourceType, version: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
+        if annotations:
+            metadata["annotations"] = annotations
+        obj = {"kind": rt.kind, "apiVersion": rt.api_version(version), "metadata": metadata}
         return {"type": "BOOKMARK", "object": obj}
 
     @staticmethod

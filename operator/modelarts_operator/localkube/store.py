@@ -26,6 +26,13 @@ class Event:
     key: Key
     type: str  # ADDED, MODIFIED, DELETED
     obj: Obj
+    prev: Obj | None = None  # the object before the event (None for ADDED): lists at older versions undo events
+
+
+def _sort_key(item: tuple[tuple[str, str], Obj]) -> str:
+    """Objects in the order of their storage keys, as etcd lists them (/namespace/name)."""
+    (namespace, name), _ = item
+    return f"/{namespace}/{name}" if namespace else f"/{name}"
 
 
 @dataclass(eq=False)
@@ -76,10 +83,28 @@ class Store:
         obj = self._bucket(key).get((namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
 
-    def items(self, key: Key, namespace: str | None = None) -> Iterator[Obj]:
-        for (ns, _), obj in sorted(self._bucket(key).items()):
+    def items(self, key: Key, namespace: str | None = None, rv: int | None = None) -> Iterator[Obj]:
+        """The objects now, or as they were at resourceVersion `rv` (Expired if that is out of the history)."""
+        bucket = self._bucket(key) if rv is None or rv >= self.rv else self._snapshot(key, rv)
+        for (ns, _), obj in sorted(bucket.items(), key=_sort_key):
             if namespace is None or ns == namespace:
                 yield copy.deepcopy(obj)
+
+    def _snapshot(self, key: Key, rv: int) -> dict[tuple[str, str], Obj]:
+        if rv < self.floor:
+            raise Expired(rv, self.floor)
+        objects = dict(self._bucket(key))
+        for event in reversed(self.history):
+            if event.rv <= rv:
+                break
+            if event.key == key:
+                meta = event.obj["metadata"]
+                ident = (meta.get("namespace", ""), meta["name"])
+                if event.prev is None:
+                    objects.pop(ident, None)
+                else:
+                    objects[ident] = event.prev
+        return objects
 
     def keys(self) -> list[Key]:
         return list(self.objects)
@@ -92,18 +117,20 @@ class Store:
         obj = copy.deepcopy(obj)
         obj["metadata"]["resourceVersion"] = str(self.rv)
         meta = obj["metadata"]
-        self._bucket(key)[(meta.get("namespace", ""), meta["name"])] = obj
-        self._emit(Event(self.rv, key, event_type, obj))
+        ident = (meta.get("namespace", ""), meta["name"])
+        prev = self._bucket(key).get(ident)
+        self._bucket(key)[ident] = obj
+        self._emit(Event(self.rv, key, event_type, obj, prev))
         return copy.deepcopy(obj)
 
     def remove(self, key: Key, obj: Obj) -> Obj:
-        """Delete an object; the DELETED event carries `obj`, its final state."""
+        """Delete an object; the DELETED event carries `obj` (its last stored state) at a new resourceVersion."""
         meta = obj["metadata"]
-        del self._bucket(key)[(meta.get("namespace", ""), meta["name"])]
+        prev = self._bucket(key).pop((meta.get("namespace", ""), meta["name"]))
         self.rv += 1
         obj = copy.deepcopy(obj)
         obj["metadata"]["resourceVersion"] = str(self.rv)
-        self._emit(Event(self.rv, key, "DELETED", obj))
+        self._emit(Event(self.rv, key, "DELETED", obj, prev))
         return copy.deepcopy(obj)
 
     def _emit(self, event: Event) -> None:
