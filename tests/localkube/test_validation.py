@@ -170,3 +170,13 @@ def test_cel_extension_libraries_and_cost_limits_on_the_real_server(kubectl: Any
     kubectl("wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=10s")
     kubectl.apply(make_gadget("g", url="https://example.com/a"))
     assert errors(kubectl, make_gadget("g2", url="https://example.com/A")) == {'spec: Invalid value: "object": a lower-case URL'}
+
+
+def test_a_rule_that_cannot_be_evaluated_is_named_by_its_message(kubectl: Any, crd: Any) -> None:
+    spec = {"type": "object", "properties": {"tags": {"type": "array", "maxItems": 5, "items": {"type": "string", "maxLength": 10}}},
+            "x-kubernetes-validations": [{"rule": "self.tags[2] == 'c'", "message": "the third tag is c"}]}
+    kubectl.apply(gadget_crd(crd, spec))
+    kubectl("wait", "--for=condition=Established", "crd/gadgets.example.com", "--timeout=10s")
+    kubectl.apply(make_gadget("g", tags=["a", "b", "c"]))
+    (error,) = errors(kubectl, make_gadget("g2", tags=["a"]))
+    assert error.startswith('spec: Invalid value: "object": ') and error.endswith(" evaluating rule: the third tag is c")
