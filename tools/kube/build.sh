@@ -30,7 +30,7 @@ mkdir -p "$dir"
 tmp=$(mktemp -d "$dir/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-echo "kube: building $key into $dir (first build on 2 cores: about 20 minutes; Go's caches make the next one quick)"
+echo "kube: building $key into $dir (first build on 2 cores: about 7 minutes; Go's caches make the next one quick)"
 # -trimpath: reproducible paths; -ldflags -s -w: no symbol tables (a third of the size, not needed here).
 flags=(-trimpath -ldflags "-s -w")
 (cd "$here/etcd" && go build "${flags[@]}" -o "$tmp/etcd" .)
