@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from modelarts_operator.api.kinds import KINDS
-from modelarts_operator.controller.status import TERMINAL_REASONS
+from modelarts_operator.api.conditions import TERMINAL_REASONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
