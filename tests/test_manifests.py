@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelarts_operator.api.kinds import KINDS
 from modelarts_operator.api.conditions import TERMINAL_REASONS
+from modelarts_operator.api.kinds import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,24 +1,37 @@
-"""Pure status logic: conditions, cloud states to Ready, failures to conditions, drift, versions."""
+"""Pure status logic: conditions, cloud states to Ready, failures to conditions and requeues, drift, versions."""
 
 from __future__ import annotations
 
 import pytest
 
+from modelarts_operator.api import conditions as st
+from modelarts_operator.api.conditions import Reason
+from modelarts_operator.api.durations import parse_duration
 from modelarts_operator.cloud import CloudError, CredentialsError, ErrorKind
 from modelarts_operator.cloud.resources import Service, ServiceModelConfig, ServiceSpec
-from modelarts_operator.controller import status as st
-from modelarts_operator.controller.context import ResourceProblem, WaitingForDependency
-from modelarts_operator.controller.kube import SecretMissing
+from modelarts_operator.controller.context import Requeue, status_patch
+from modelarts_operator.controller.errors import (
+    DependencyFailed,
+    ResourceProblem,
+    SecretMissing,
+    WaitingForDependency,
+)
 from modelarts_operator.controller.runner import error_outcome
-from modelarts_operator.controller.service import drift
+from modelarts_operator.controller.service import (
+    auto_stop_schedule,
+    drift,
+    model_condition,
+    service_condition,
+)
+from modelarts_operator.controller.trainingjob import job_ready, log_tail, next_version
 
 
 def test_last_transition_time_moves_only_when_status_changes():
-    first = st.merge_conditions([], [st.not_ready("Creating", "a")], 1, now="T1")
-    same = st.merge_conditions(first, [st.not_ready("Running", "b")], 2, now="T2")
+    first = st.merge_conditions([], [st.not_ready(Reason.CREATING, "a")], 1, now="T1")
+    same = st.merge_conditions(first, [st.not_ready(Reason.RUNNING, "b")], 2, now="T2")
     assert same[0]["lastTransitionTime"] == "T1" and same[0]["reason"] == "Running"
     assert same[0]["observedGeneration"] == 2
-    flipped = st.merge_conditions(same, [st.ready("Completed", "c"), st.synced()], 2, now="T3")
+    flipped = st.merge_conditions(same, [st.ready(Reason.COMPLETED, "c"), st.synced()], 2, now="T3")
     assert [c["type"] for c in flipped] == ["Ready", "Synced"]
     assert flipped[0]["lastTransitionTime"] == "T3" and flipped[0]["status"] == "True"
 
@@ -36,7 +49,7 @@ def test_last_transition_time_moves_only_when_status_changes():
     ],
 )
 def test_training_job_phases(phase, secondary, status, reason):
-    cond = st.training_job_ready(phase, secondary, "worker-0 exited with 3")
+    cond = job_ready(phase, secondary, "worker-0 exited with 3")
     assert (cond.status, cond.reason) == (status, reason)
     if reason == "Failed":
         assert "exited with 3" in cond.message
@@ -51,58 +64,76 @@ def test_training_job_phases(phase, secondary, status, reason):
      ("stopped", "Stopped", True), ("concerning", "Concerning", False)],
 )
 def test_service_states(service_status, reason, terminal):
-    cond = st.service_ready(service_status, 40, "image pull failed")
+    cond = service_condition(service_status, 40, "image pull failed")
     assert cond.reason == reason
     assert (cond.status == "True") == (service_status == "running")
     assert (reason in st.TERMINAL_REASONS) == terminal
 
 
 def test_model_states():
-    assert st.model_ready("published", "").status == "True"
-    failed = st.model_ready("failed", "config.json: missing")
+    assert model_condition("published", "") is None  # the service takes over
+    failed = model_condition("failed", "config.json: missing")
     assert (failed.reason, failed.message) == ("Failed", "model import failed: config.json: missing")
-    assert st.model_ready("publishing", "").reason == "Importing"
+    assert model_condition("publishing", "").reason == "Importing"
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("45m", 2700), ("1h30m", 5400), ("2d", 172800)])
 def test_durations(text, seconds):
-    assert st.parse_duration(text) == seconds
+    assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "h", "10", "1x", "0s"])
 def test_bad_durations(text):
     with pytest.raises(ValueError):
-        st.parse_duration(text)
+        parse_duration(text)
 
 
 def test_auto_stop_schedule_and_versions():
-    assert st.auto_stop_schedule(None) == []
-    assert st.auto_stop_schedule("2h") == [{"type": "stop", "time_unit": "HOURS", "duration": 2}]
-    assert st.auto_stop_schedule("30m")[0]["time_unit"] == "MINUTES"
-    assert st.next_version([]) == "V0001"
-    assert st.next_version(["V0001", "V0003", "notes", "V12"]) == "V0004"
-    assert st.log_tail("\n".join(str(i) for i in range(100)), lines=3) == "97\n98\n99"
+    assert auto_stop_schedule(None) == []
+    assert auto_stop_schedule("2h") == [{"type": "stop", "time_unit": "HOURS", "duration": 2}]
+    assert auto_stop_schedule("30m")[0]["time_unit"] == "MINUTES"
+    assert next_version([]) == "V0001"
+    assert next_version(["V0001", "V0003", "notes", "V12"]) == "V0004"
+    assert log_tail("\n".join(str(i) for i in range(100)), lines=3) == "97\n98\n99"
 
 
 @pytest.mark.parametrize(
-    ("exc", "ready", "synced"),
+    ("exc", "ready", "synced", "requeue"),
     [
-        (ResourceProblem("InvalidSpec", "spec.target: bad"), "InvalidSpec", "InvalidSpec"),
-        (WaitingForDependency("ModelArtsAlgorithm a not found"), "WaitingForDependency", "Synced"),
-        (SecretMissing("Secret ns/x not found"), "CredentialsMissing", "CredentialsMissing"),
-        (CredentialsError("invalid cloud credentials: sk: Field required"), "InvalidCredentials", "InvalidCredentials"),
-        (CloudError("op", ErrorKind.AUTH, "bad signature"), "Unauthorized", "Unauthorized"),
-        (CloudError("op", ErrorKind.QUOTA, "quota"), "QuotaExceeded", "QuotaExceeded"),
-        (CloudError("op", ErrorKind.TRANSIENT, "503"), None, "CloudUnavailable"),
-        (RuntimeError("boom"), None, "InternalError"),
+        (ResourceProblem("spec.target: bad", Reason.INVALID_SPEC), "InvalidSpec", "InvalidSpec", Requeue.TERMINAL),
+        (ResourceProblem("no boot file", Reason.CODE_MISSING), "CodeMissing", "CodeMissing", Requeue.FAST),
+        (WaitingForDependency("ModelArtsAlgorithm a not found"), "WaitingForDependency", "Synced", Requeue.FAST),
+        (DependencyFailed("TrainingJob t will not become Ready"), "DependencyFailed", "Synced", Requeue.STABLE),
+        (SecretMissing("Secret ns/x not found"), "CredentialsMissing", "CredentialsMissing", Requeue.FAST),
+        (CredentialsError("invalid cloud credentials: sk: Field required"), "InvalidCredentials", "InvalidCredentials",
+         Requeue.FAST),
+        (CloudError("op", ErrorKind.AUTH, "bad signature"), "Unauthorized", "Unauthorized", Requeue.FAST),
+        (CloudError("op", ErrorKind.QUOTA, "quota"), "QuotaExceeded", "QuotaExceeded", Requeue.FAST),
+        (CloudError("op", ErrorKind.TRANSIENT, "503"), None, "CloudUnavailable", Requeue.FAST),
+        (RuntimeError("boom"), None, "InternalError", Requeue.FAST),
     ],
 )
-def test_failures_become_conditions(exc, ready, synced):
+def test_failures_become_conditions(exc, ready, synced, requeue):
     outcome = error_outcome(exc)
     by_type = {c.type: c for c in outcome.conditions}
     assert (by_type["Ready"].reason if "Ready" in by_type else None) == ready
     assert by_type["Synced"].reason == synced
     assert all(c.message for c in outcome.conditions)
+    assert outcome.requeue is requeue
+
+
+def test_status_patch_writes_only_what_changed():
+    stored = {"phase": "Running", "jobId": "j1", "logTail": "a"}
+    assert status_patch(stored, {"phase": "Running", "jobId": "j1", "logTail": "a", "metrics": None}) == {}
+    assert status_patch(stored, {"phase": "Completed", "jobId": "j1", "logTail": None}) == {
+        "phase": "Completed", "logTail": None}  # None deletes a stored field
+
+
+def test_every_reason_has_a_meaning_and_one_severity():
+    for reason in Reason:
+        assert reason.meaning and isinstance(reason.severity, st.Severity)
+    assert st.TERMINAL_REASONS == {"Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec",
+                                   "CloudResourceMissing", "Stopped", "DependencyFailed"}
 
 
 def test_service_drift():
@@ -110,11 +141,11 @@ def test_service_drift():
     running = Service(service_id="x", status="running",
                       config=[ServiceModelConfig(model_id="m2", instance_count=2)], schedule=[])
     assert drift(running, want, []) == []
-    assert drift(running, want, st.auto_stop_schedule("1h")) == ["autoStop"]
+    assert drift(running, want, auto_stop_schedule("1h")) == ["autoStop"]
     scaled = running.model_copy(update={"config": [ServiceModelConfig(model_id="m2", instance_count=1)]})
     assert drift(scaled, want, []) == ["instanceCount"]
     old_model = running.model_copy(update={"config": [ServiceModelConfig(model_id="m1", instance_count=2)]})
     assert drift(old_model, want, []) == ["model"]
     same_schedule = running.model_copy(update={"schedule": [{"type": "stop", "time_unit": "HOURS", "duration": 1,
                                                               "extra": "ignored"}]})
-    assert drift(same_schedule, want, st.auto_stop_schedule("1h")) == []
+    assert drift(same_schedule, want, auto_stop_schedule("1h")) == []

@@ -13,7 +13,7 @@ def _run(args: argparse.Namespace) -> int:
     from modelarts_operator.controller.settings import Settings
 
     settings = Settings.from_env()
-    for name in ("credentials_secret", "poll_fast_s", "poll_slow_s"):
+    for name in ("credentials_secret", "poll_fast_s", "poll_slow_s", "poll_terminal_s", "max_workers"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     if not args.namespace and not args.all_namespaces:
@@ -101,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--poll-fast", dest="poll_fast_s", type=float, default=None,
                      help="seconds between polls while something changes (default 5)")
     run.add_argument("--poll-slow", dest="poll_slow_s", type=float, default=None,
-                     help="seconds between polls when stable (default 60)")
+                     help="seconds between checks of a stable resource (default 300)")
+    run.add_argument("--poll-terminal", dest="poll_terminal_s", type=float, default=None,
+                     help="seconds between checks of a resource finished for good (default 3600)")
+    run.add_argument("--max-workers", dest="max_workers", type=int, default=None,
+                     help="reconciles and finalizers running at once, each in a thread (default 16)")
     run.set_defaults(func=_run)
 
     demo = commands.add_parser("demo", help="run the MNIST tutorial through the operator on the local stack")

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from modelarts_operator import mnist
+from modelarts_operator.api.conditions import TERMINAL_REASONS
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
 from modelarts_operator.cloud.predict import predict
-from modelarts_operator.api.conditions import TERMINAL_REASONS
 from modelarts_operator.stack import ROOT, Stack, StackError
 
 SAMPLES = ROOT / "manifests" / "overlays" / "local-stack"

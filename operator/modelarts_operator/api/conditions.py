@@ -76,8 +76,9 @@ class Reason(str, Enum):
     DELETE_FAILED = "DeleteFailed", Severity.ERROR, "(Synced=False) cleaning up the cloud side failed", \
         "see the message; retried"
     # terminal: Argo CD Degraded
-    FAILED = "Failed", Severity.TERMINAL, "the training job, model import or service failed; message and "
-    "status.logTail say why", "fix the code, create a new TrainingJob"
+    FAILED = "Failed", Severity.TERMINAL, \
+        "the training job, model import or service failed; the message and status.logTail say why", \
+        "fix the code, create a new TrainingJob"
     TERMINATED = "Terminated", Severity.TERMINAL, "the training job was stopped", "create a new TrainingJob"
     MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded", Severity.TERMINAL, "the operator stopped the job at maxRuntime", \
         "create a new TrainingJob with a longer maxRuntime"

@@ -9,11 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelarts_operator import mnist
-from modelarts_operator.api.v1alpha1 import MnistDatasetSpec
-from modelarts_operator.cloud import ObsStore, ObsUrl
+from modelarts_operator.api.conditions import Reason, ready, synced
+from modelarts_operator.api.kinds import MNIST_DATASET
+from modelarts_operator.api.v1alpha1 import DatasetFile, MnistDatasetSpec, MnistDatasetStatus
+from modelarts_operator.cloud import CloudError, ErrorKind, ObsStore, ObsUrl
+from modelarts_operator.cloud.errors import OBS_CODES
 from modelarts_operator.cloud.obs import sha256_file
-from modelarts_operator.controller import status as st
-from modelarts_operator.controller.context import Context, Outcome, Resource, ResourceProblem
+from modelarts_operator.controller.base import KindController
+from modelarts_operator.controller.context import Context, Outcome, Resource
+from modelarts_operator.controller.errors import ResourceProblem
 
 log = logging.getLogger(__name__)
 _fetch_lock = threading.Lock()
@@ -59,7 +63,7 @@ def _fetch(source, cache: Path, ctx: Context, obs: ObsStore) -> dict[str, Path]:
         return mnist.fetch_mnist(cache, local_dirs=[_download_from_obs(obs, source.obs_path, cache / "from-obs")],
                                  zip_urls=(), mirror_urls=())
     except mnist.MnistError as exc:
-        raise ResourceProblem("SourceUnavailable", str(exc)) from None
+        raise ResourceProblem(str(exc), Reason.SOURCE_UNAVAILABLE) from None
 
 
 def _download_from_obs(obs: ObsStore, folder_url: str, staging: Path) -> Path:
@@ -85,41 +89,64 @@ def target_files(spec: MnistDatasetSpec) -> list[str]:
     return [f"{name}{suffix}" for name in mnist.MNIST_FILES for suffix, wanted in (("", raw), (".gz", gz)) if wanted]
 
 
-def reconcile(res: Resource, ctx: Context) -> Outcome:
-    spec: MnistDatasetSpec = res.spec
-    cloud = ctx.cloud(res)
-    target = ObsUrl.parse(spec.target)
-    if cloud.obs.ensure_bucket(target.bucket):
-        ctx.record(res, message=f"created bucket {target.bucket}")
-    files = _local_files(spec, ctx, cloud.obs)
-    outcome = Outcome()
-    listed, sent = [], 0
-    for index, (object_name, local) in enumerate(files.items(), 1):
-        if not res.status.get("files"):  # first sync: show progress, the upload takes a while
-            ctx.record(res, message=f"uploading {object_name} ({index}/{len(files)})")
-        sent += cloud.obs.upload_file(local.path, target.join(object_name), local.sha256)
-        listed.append({"name": object_name, "size": local.size, "sha256": local.sha256})
-    counts = {name: mnist.MNIST_FILES[name].dims[0] for name in mnist.MNIST_FILES}
-    if sent and res.status.get("files"):
-        outcome.event("Reuploaded", f"{sent} bytes re-uploaded to {target}: objects were missing or changed",
-                      warning=True)
-    elif sent:
-        outcome.event("Uploaded", f"{len(listed)} files, {sent} bytes uploaded to {target}")
-    outcome.status = {
-        "obsUrl": str(target), "files": listed, "fileCount": len(listed), "bytesUploaded": sent,
-        "trainSamples": counts["train-images-idx3-ubyte"], "testSamples": counts["t10k-images-idx3-ubyte"],
-        "message": f"{len(listed)} files in {target}",
-    }
-    outcome.conditions = [st.ready("Uploaded", f"{len(listed)} verified files in {target}"), st.synced()]
-    return outcome
+def _unchanged(res: Resource[MnistDatasetSpec, MnistDatasetStatus], obs: ObsStore) -> bool:
+    """The recorded files are all in the target folder with their sizes: one LIST, no HEAD per file."""
+    status = res.status
+    if not status.files or status.observed_generation != res.generation:
+        return False
+    try:
+        present = {o.key: o.size for o in obs.list(ObsUrl.parse(res.spec.target))}
+    except CloudError as exc:
+        if exc.kind is ErrorKind.NOT_FOUND:  # the bucket went
+            return False
+        raise
+    target = ObsUrl.parse(res.spec.target)
+    return all(present.get(target.join(f.name).key) == f.size for f in status.files)
 
 
-def finalize(res: Resource, ctx: Context) -> str:
-    """Delete the objects this dataset wrote (not the rest of the folder or bucket)."""
-    spec: MnistDatasetSpec = res.spec
-    obs = ctx.cloud(res).obs
-    target = ObsUrl.parse(spec.target)
-    for object_name in target_files(spec):
-        obs.delete_object(target.join(object_name))
-    return f"deleted {len(target_files(spec))} objects from {target}"
+class DatasetController(KindController):
+    kind = MNIST_DATASET
+    reasons = frozenset({Reason.UPLOADED, Reason.SOURCE_UNAVAILABLE})
+    cloud_codes = OBS_CODES
 
+    def reconcile(self, res: Resource[MnistDatasetSpec, MnistDatasetStatus], ctx: Context) -> Outcome:
+        spec, status = res.spec, res.status
+        cloud = ctx.cloud(res)
+        target = ObsUrl.parse(spec.target)
+        outcome = Outcome(conditions=[ready(Reason.UPLOADED, f"{status.file_count} verified files in {target}"),
+                                      synced()])
+        if _unchanged(res, cloud.obs):
+            status.bytes_uploaded = 0
+            return outcome
+        if cloud.obs.ensure_bucket(target.bucket):
+            status.message = f"created bucket {target.bucket}"
+            ctx.checkpoint(res)
+        files = _local_files(spec, ctx, cloud.obs)
+        listed, sent = [], 0
+        first_sync = not status.files
+        for index, (object_name, local) in enumerate(files.items(), 1):
+            if first_sync:  # show progress: the first upload takes a while
+                status.message = f"uploading {object_name} ({index}/{len(files)})"
+                ctx.checkpoint(res)
+            sent += cloud.obs.upload_file(local.path, target.join(object_name), local.sha256)
+            listed.append(DatasetFile(name=object_name, size=local.size, sha256=local.sha256))
+        if sent and not first_sync:
+            outcome.event("Reuploaded", f"{sent} bytes re-uploaded to {target}: objects were missing or changed",
+                          warning=True)
+        elif sent:
+            outcome.event("Uploaded", f"{len(listed)} files, {sent} bytes uploaded to {target}")
+        counts = {name: mnist.MNIST_FILES[name].dims[0] for name in mnist.MNIST_FILES}
+        status.obs_url, status.files, status.file_count, status.bytes_uploaded = str(target), listed, len(listed), sent
+        status.train_samples = counts["train-images-idx3-ubyte"]
+        status.test_samples = counts["t10k-images-idx3-ubyte"]
+        outcome.conditions = [ready(Reason.UPLOADED, f"{len(listed)} verified files in {target}"), synced()]
+        return outcome
+
+    def finalize(self, res: Resource[MnistDatasetSpec, MnistDatasetStatus], ctx: Context) -> str:
+        """Delete the objects this dataset wrote (not the rest of the folder or bucket)."""
+        obs = ctx.cloud(res).obs
+        target = ObsUrl.parse(res.spec.target)
+        names = target_files(res.spec)
+        for object_name in names:
+            obs.delete_object(target.join(object_name))
+        return f"deleted {len(names)} objects from {target}"

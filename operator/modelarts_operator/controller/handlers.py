@@ -1,18 +1,25 @@
-"""Kopf wiring: each handler is one call into the Runner. Importing this module registers nothing;
-`register()` does, so tests can use their own registry."""
+"""Kopf wiring: per object, one daemon that reconciles and sleeps for as long as the outcome says,
+woken at once by a spec or annotation change; a deletion handler that finalizes. Importing this
+module registers nothing; `register()` does, so tests can use their own registry."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import copy
 import logging
-import time
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import kopf
 
 from modelarts_operator.api.common import GROUP, VERSION
-from modelarts_operator.api.kinds import KINDS, Kind
-from modelarts_operator.controller.context import Context
+from modelarts_operator.controller.base import KindController
+from modelarts_operator.controller.context import Context, Requeue
+from modelarts_operator.controller.errors import RetryLater
 from modelarts_operator.controller.kube import Kube
-from modelarts_operator.controller.runner import RetryLater, Runner
+from modelarts_operator.controller.registry import BY_KIND, CONTROLLERS
+from modelarts_operator.controller.runner import Runner
 from modelarts_operator.controller.settings import FINALIZER, Settings
 
 log = logging.getLogger(__name__)
@@ -24,39 +31,71 @@ def _poster(body):
     return post
 
 
-def _register_kind(registry: kopf.OperatorRegistry, runner: Runner, settings: Settings, kind: Kind) -> None:
-    resource = (GROUP, VERSION, kind.plural)
+def requeue_seconds(settings: Settings, requeue: Requeue) -> float:
+    return {Requeue.FAST: settings.poll_fast_s, Requeue.STABLE: settings.poll_slow_s,
+            Requeue.TERMINAL: settings.poll_terminal_s}[requeue]
 
-    def schedule(memo: kopf.Memo, outcome) -> None:
-        delay = settings.poll_fast_s if outcome.changing else settings.poll_slow_s
-        memo[kind.kind + ":next"] = time.monotonic() + delay
 
-    # Explicit ids: Kopf keeps a retried handler's progress in an annotation named after its id, and
-    # the default id (`_register_kind.<locals>.cleanup`) is no valid annotation key on a real server.
-    @kopf.on.resume(*resource, registry=registry, id="reconcile")
-    @kopf.on.create(*resource, registry=registry, id="reconcile")
-    @kopf.on.update(*resource, registry=registry, id="reconcile")
-    def reconcile(body, memo: kopf.Memo, **_):
-        schedule(memo, runner.reconcile(kind, body, _poster(body)))
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+    """Until `seconds` pass, the daemon is stopped, or a change wakes it."""
+    waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
-    @kopf.timer(*resource, interval=settings.poll_fast_s, initial_delay=settings.poll_fast_s, registry=registry,
-                id="poll")
-    def poll(body, memo: kopf.Memo, **_):
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            return
-        if time.monotonic() >= memo.get(kind.kind + ":next", 0):
-            schedule(memo, runner.reconcile(kind, body, _poster(body)))
+
+def _register_kind(registry: kopf.OperatorRegistry, runner: Runner, settings: Settings, executor: ThreadPoolExecutor,
+                   controller: KindController) -> None:
+    resource = (GROUP, VERSION, controller.kind.plural)
+    kind = controller.kind.kind
+
+    def state(memo: kopf.Memo) -> tuple[asyncio.Event, threading.Lock]:
+        """The object's wake-up event and lock (its per-object memo lives as long as the object)."""
+        if "wake" not in memo:
+            memo["wake"], memo["lock"] = asyncio.Event(), threading.Lock()
+        return memo["wake"], memo["lock"]
+
+    # Explicit ids: Kopf names annotations after handler ids, and the default ids
+    # (`_register_kind.<locals>...`) are no valid annotation keys on a real server.
+    @kopf.daemon(*resource, registry=registry, id="reconcile", cancellation_timeout=5.0)
+    async def reconcile(body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_):
+        wake, lock = state(memo)
+        loop = asyncio.get_running_loop()
+        while not stopped:
+            wake.clear()
+            snapshot = copy.deepcopy(dict(body))  # the live body changes while the thread works
+            try:
+                # Kopf's event posting reads context variables: the thread runs in a copy of this context.
+                context = contextvars.copy_context()
+                outcome = await loop.run_in_executor(executor, context.run, runner.reconcile, kind, snapshot,
+                                                     _poster(body), lock)
+                delay = requeue_seconds(settings, outcome.requeue)
+            except Exception:  # the status write itself failed (the API server is away): try again soon
+                log.exception("reconcile of %s %s could not write its status", kind, body["metadata"]["name"])
+                delay = settings.poll_fast_s
+            await _sleep(stopped, wake, delay)
+
+    @kopf.on.update(*resource, registry=registry, id="wake")
+    async def changed(memo: kopf.Memo, **_):
+        state(memo)[0].set()
 
     @kopf.on.delete(*resource, registry=registry, id="finalize")
-    def cleanup(body, **_):
+    def cleanup(body, memo: kopf.Memo, **_):
         try:
-            runner.finalize(kind, body, _poster(body))
+            runner.finalize(kind, dict(body), _poster(body), state_lock(memo))
         except RetryLater as exc:
             raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
+
+    def state_lock(memo: kopf.Memo) -> threading.Lock:
+        return memo.get("lock") or memo.setdefault("lock", threading.Lock())
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> Runner:
     """Register the startup settings and every kind's handlers; returns the Runner they share."""
+    executor = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="reconcile")
+
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_):
         settings.persistence.finalizer = FINALIZER
@@ -64,7 +103,11 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> Runner:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration")
         settings.posting.level = logging.WARNING  # our own events say what happens; Kopf's add noise
-        settings.execution.max_workers = 16
+        settings.execution.max_workers = max_workers
+
+    @kopf.on.cleanup(registry=registry)
+    def stop_workers(**_):
+        executor.shutdown(wait=False, cancel_futures=True)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs):
@@ -76,7 +119,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> Runner:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
-    runner = Runner(Context(Kube(), settings))
-    for kind in KINDS:
-        _register_kind(registry, runner, settings, kind)
+    max_workers = settings.max_workers
+    runner = Runner(Context(Kube(), settings), BY_KIND)
+    for controller in CONTROLLERS:
+        _register_kind(registry, runner, settings, executor, controller)
     return runner

@@ -10,13 +10,10 @@ from kubernetes.client.exceptions import ApiException
 
 from modelarts_operator.api.common import GROUP, VERSION
 from modelarts_operator.api.kinds import Kind
+from modelarts_operator.controller.errors import SecretMissing
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "modelarts-operator"  # names our writes in managedFields (server-side apply)
-
-
-class SecretMissing(Exception):
-    pass
 
 
 class Kube:
@@ -74,13 +71,15 @@ class Kube:
     def list(self, kind: Kind, namespace: str) -> list[dict]:
         return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural).get("items", [])
 
-    def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+    def config_map(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
+        """The ConfigMap's data and resourceVersion, or None when it does not exist."""
         try:
-            return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+            config_map = self.core.read_namespaced_config_map(name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
+        return dict(config_map.data or {}), config_map.metadata.resource_version
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict | None:
         try:

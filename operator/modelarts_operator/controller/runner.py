@@ -1,46 +1,51 @@
-"""Runs a reconciler or finalizer for one object: parsing, locking, error-to-status mapping, status writes.
+"""Runs a kind's reconcile or finalize for one object: parsing, error-to-condition mapping, the one
+status write per reconcile (none when nothing changed), events, and when to look again.
 
-Reconcilers raise; this module turns every failure into conditions a user can read, so Kopf
-handlers stay one line and nothing here depends on Kopf.
+Reconcilers raise; this module turns every failure into conditions a user can read, so the Kopf
+wiring stays thin and nothing here depends on Kopf.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable
 
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from modelarts_operator.api.kinds import ALGORITHM, MNIST_DATASET, SERVICE, TRAINING_JOB, Kind
+from modelarts_operator.api.conditions import (
+    Cond,
+    Reason,
+    find_condition,
+    merge_conditions,
+    not_ready,
+    not_synced,
+    synced,
+)
 from modelarts_operator.cloud import CloudError, CredentialsError, ErrorKind
-from modelarts_operator.controller import algorithm, dataset, service, trainingjob
-from modelarts_operator.controller import status as st
+from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import (
     Context,
     Outcome,
+    Requeue,
     Resource,
-    ResourceProblem,
+    dump_status,
+    status_patch,
+)
+from modelarts_operator.controller.errors import (
+    DependencyFailed,
+    ReconcileError,
+    RetryLater,
     WaitingForDependency,
 )
-from modelarts_operator.controller.kube import SecretMissing
 
 log = logging.getLogger(__name__)
 
-RECONCILERS = {MNIST_DATASET.kind: dataset, ALGORITHM.kind: algorithm, TRAINING_JOB.kind: trainingjob,
-               SERVICE.kind: service}
-
 EventPoster = Callable[[str, str, str], None]  # (Normal|Warning, reason, message)
 
-
-class RetryLater(Exception):
-    """Cleanup is under way or failed; the finalizer stays and the handler is retried after `delay`."""
-
-    def __init__(self, message: str, delay: float):
-        self.delay = delay
-        super().__init__(message)
+CLOUD_REASONS = {ErrorKind.AUTH: Reason.UNAUTHORIZED, ErrorKind.THROTTLED: Reason.CLOUD_UNAVAILABLE,
+                 ErrorKind.TRANSIENT: Reason.CLOUD_UNAVAILABLE, ErrorKind.QUOTA: Reason.QUOTA_EXCEEDED}
 
 
 def invalid_spec_message(exc: ValidationError) -> str:
@@ -51,134 +56,135 @@ def invalid_spec_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse(kind: Kind, body: dict) -> Resource:
-    metadata = body.get("metadata") or {}
+def parse(controller: KindController, body: dict) -> Resource:
+    kind = controller.kind
     try:
         spec = kind.spec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
-        raise ResourceProblem("InvalidSpec", invalid_spec_message(exc)) from None
-    return Resource(kind=kind, namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"],
-                    generation=metadata.get("generation") or 0, spec=spec, status=dict(body.get("status") or {}))
+        raise ReconcileError(invalid_spec_message(exc), Reason.INVALID_SPEC) from None
+    return Resource.from_body(kind, body, spec)
 
 
 def error_outcome(exc: Exception) -> Outcome:
-    """Conditions for a reconcile that could not finish (pure: unit-tested for every kind of failure)."""
-    outcome = Outcome(changing=True)
-    if isinstance(exc, ResourceProblem):
-        outcome.changing = exc.reason not in ("InvalidSpec",)
-        outcome.conditions = [st.not_ready(exc.reason, str(exc)), st.not_synced(exc.reason, str(exc))]
-    elif isinstance(exc, WaitingForDependency):
-        outcome.conditions = [st.not_ready("WaitingForDependency", str(exc)),
-                              st.synced(f"waiting: {exc}")]
-    elif isinstance(exc, SecretMissing):
-        outcome.conditions = [st.not_ready("CredentialsMissing", str(exc)), st.not_synced("CredentialsMissing", str(exc))]
-    elif isinstance(exc, CredentialsError):
-        outcome.conditions = [st.not_ready("InvalidCredentials", str(exc)),
-                              st.not_synced("InvalidCredentials", str(exc))]
-    elif isinstance(exc, CloudError):
-        reason = {
-            ErrorKind.AUTH: "Unauthorized", ErrorKind.THROTTLED: "CloudUnavailable",
-            ErrorKind.TRANSIENT: "CloudUnavailable", ErrorKind.QUOTA: "QuotaExceeded",
-        }.get(exc.kind, "CloudRejected")
-        outcome.conditions = [st.not_synced(reason, str(exc))]
+    """Conditions and requeue for a reconcile that could not finish (pure: unit-tested for every failure)."""
+    message = str(exc)
+    if isinstance(exc, WaitingForDependency):
+        return Outcome([not_ready(exc.reason, message), synced(f"waiting: {message}")], requeue=Requeue.FAST)
+    if isinstance(exc, DependencyFailed):  # may heal when the dependency is fixed: look again now and then
+        return Outcome([not_ready(exc.reason, message), synced(f"waiting: {message}")], requeue=Requeue.STABLE)
+    if isinstance(exc, ReconcileError):
+        requeue = Requeue.TERMINAL if exc.reason.terminal else Requeue.FAST
+        return Outcome([not_ready(exc.reason, message), not_synced(exc.reason, message)], requeue=requeue)
+    if isinstance(exc, CredentialsError):
+        reason = Reason.INVALID_CREDENTIALS
+        return Outcome([not_ready(reason, message), not_synced(reason, message)], requeue=Requeue.FAST)
+    if isinstance(exc, CloudError):
+        reason = CLOUD_REASONS.get(exc.kind, Reason.CLOUD_REJECTED)
+        outcome = Outcome([not_synced(reason, message)], requeue=Requeue.FAST)
         if exc.kind not in (ErrorKind.THROTTLED, ErrorKind.TRANSIENT):  # a passing fault keeps the Ready it had
-            outcome.conditions.insert(0, st.not_ready(reason, str(exc)))
-    elif isinstance(exc, ApiException):
-        outcome.conditions = [st.not_synced("KubernetesError", f"Kubernetes API: {exc.status} {exc.reason}")]
-    else:
-        outcome.conditions = [st.not_synced("InternalError", f"{type(exc).__name__}: {exc}")]
-    return outcome
+            outcome.conditions.insert(0, not_ready(reason, message))
+        return outcome
+    if isinstance(exc, ApiException):
+        return Outcome([not_synced(Reason.KUBERNETES_ERROR, f"Kubernetes API: {exc.status} {exc.reason}")],
+                       requeue=Requeue.FAST)
+    return Outcome([not_synced(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")], requeue=Requeue.FAST)
+
+
+def expected(exc: Exception) -> bool:
+    """Failures that are conditions, not bugs: no traceback in the log."""
+    return isinstance(exc, ReconcileError | CloudError | CredentialsError)
+
+
+def final_status(res: Resource, conditions: list[Cond]) -> dict:
+    """The whole status after a reconcile: the kind's fields, merged conditions, observedGeneration and
+    the message that says what is wrong (Synced=False) or what is happening (Ready)."""
+    status = dump_status(res.status)
+    status["observedGeneration"] = res.generation
+    status["conditions"] = merge_conditions(res.stored.get("conditions"), conditions, res.generation)
+    synced_now, ready_now = find_condition(status, "Synced"), find_condition(status, "Ready")
+    problem = synced_now if synced_now.get("status") == "False" else ready_now
+    if problem:
+        status["message"] = problem.get("message")
+    return status
+
+
+def reasons(status: dict) -> tuple[str | None, str | None]:
+    return find_condition(status, "Ready").get("reason"), find_condition(status, "Synced").get("reason")
 
 
 class Runner:
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, controllers: dict[str, KindController]):
         self.ctx = ctx
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.controllers = controllers
 
-    def _write(self, kind: Kind, body: dict, outcome: Outcome, post: EventPoster) -> None:
-        metadata = body["metadata"]
-        previous = body.get("status") or {}
-        status = dict(outcome.status)
-        status["observedGeneration"] = metadata.get("generation")
-        status["conditions"] = st.merge_conditions(previous.get("conditions"), outcome.conditions,
-                                                   metadata.get("generation"))
-        if "message" not in status:
-            ready_now = next((c for c in status["conditions"] if c["type"] == "Ready"), None)
-            synced_now = next((c for c in status["conditions"] if c["type"] == "Synced"), None)
-            problem = synced_now if synced_now and synced_now["status"] == "False" else ready_now
-            if problem:
-                status["message"] = problem["message"]
-        self.ctx.kube.patch_status(kind, metadata["namespace"], metadata["name"], status)
-        for event in outcome.events:
-            post(*event)
-        old_reason = (st.ready_reason(previous), _synced_reason(previous))
-        new_reason = (st.ready_reason(status), _synced_reason(status))
-        failing = [c for c in outcome.conditions if c.status == "False" and c.reason not in _PROGRESS]
-        if failing and old_reason != new_reason:  # say it once, when it starts
-            post("Warning", failing[0].reason, failing[0].message)
-
-    def reconcile(self, kind: Kind, body: dict, post: EventPoster) -> Outcome:
-        """Reconcile one object and write its status; never raises for cloud or spec problems."""
-        with self._locks[body["metadata"]["uid"]]:
+    def reconcile(self, kind: str, body: dict, post: EventPoster, lock: threading.Lock | None = None) -> Outcome:
+        """Reconcile one object and write its status if it changed; never raises for cloud or spec problems."""
+        controller = self.controllers[kind]
+        with lock or threading.Lock():
+            res = None
             try:
-                resource = parse(kind, body)
-                outcome = RECONCILERS[kind.kind].reconcile(resource, self.ctx)
-                body = dict(body, status=resource.status)  # ids recorded during the reconcile
+                res = parse(controller, body)
+                outcome = controller.reconcile(res, self.ctx)
             except Exception as exc:  # every failure becomes a readable condition
-                if not isinstance(exc, ResourceProblem | WaitingForDependency | CloudError | SecretMissing
-                                  | CredentialsError):
-                    log.exception("reconcile of %s %s failed", kind.kind, body["metadata"].get("name"))
+                if not expected(exc):
+                    log.exception("reconcile of %s %s failed", kind, body["metadata"].get("name"))
                 outcome = error_outcome(exc)
-            self._write(kind, body, outcome, post)
+            if res is None:  # the spec did not parse: keep the stored status, set the conditions
+                res = Resource.from_body(controller.kind, body, None)
+            self._write(res, outcome, post)
             return outcome
 
-    def finalize(self, kind: Kind, body: dict, post: EventPoster) -> None:
+    def _write(self, res: Resource, outcome: Outcome, post: EventPoster) -> None:
+        status = final_status(res, outcome.conditions)
+        patch = status_patch(res.stored, status)
+        if patch:
+            self.ctx.kube.patch_status(res.kind, res.namespace, res.name, patch)
+        for event in outcome.events:
+            post(*event)
+        failing = [c for c in outcome.conditions if c.status == "False" and not c.reason.progress]
+        if failing and reasons(res.stored) != reasons(status):  # say it once, when it starts
+            post("Warning", failing[0].reason.value, failing[0].message)
+
+    def finalize(self, kind: str, body: dict, post: EventPoster, lock: threading.Lock | None = None) -> None:
         """Clean up the cloud side per deletionPolicy; raise RetryLater while it is not finished.
         Once it is, the credentials Secret is released if no other object needs it."""
         metadata = body["metadata"]
-        with self._locks[metadata["uid"]]:
-            self._clean_up(kind, body, post)
+        with lock or threading.Lock():
+            self._clean_up(self.controllers[kind], body, post)
         try:
-            self.ctx.release_secret(metadata["namespace"], self.ctx.secret_of(body.get("spec") or {}), metadata["uid"])
+            self.ctx.clients.release(metadata["namespace"], self.ctx.clients.secret_of(body.get("spec") or {}),
+                                     metadata["uid"])
         except ApiException as exc:  # the clean-up is idempotent: run it again later
             raise RetryLater(f"releasing the credentials Secret: {exc.status} {exc.reason}",
                              self.ctx.settings.poll_fast_s) from None
 
-    def _clean_up(self, kind: Kind, body: dict, post: EventPoster) -> None:
+    def _clean_up(self, controller: KindController, body: dict, post: EventPoster) -> None:
         try:
-            resource = parse(kind, body)
-        except ResourceProblem as exc:  # an object that never passed validation created nothing
+            res = parse(controller, body)
+        except ReconcileError as exc:  # an object that never passed validation created nothing
             post("Warning", "InvalidSpec", f"deleted without cloud clean-up: {exc}")
             return
-        if resource.spec.deletion_policy == "Retain":
+        if res.spec.deletion_policy == "Retain":
             post("Normal", "Retained", "deletionPolicy Retain: cloud resources left in place")
             return
         try:
-            summary = RECONCILERS[kind.kind].finalize(resource, self.ctx)
+            summary = controller.finalize(res, self.ctx)
         except Exception as exc:
             message = f"cleanup failed, will retry: {exc}"
-            if not isinstance(exc, CloudError | SecretMissing | CredentialsError):
-                log.exception("finalizer of %s %s failed", kind.kind, resource.name)
-            self.ctx.kube.patch_status(kind, resource.namespace, resource.name, {
-                "message": message,
-                "conditions": st.merge_conditions(resource.status.get("conditions"),
-                                                  [st.not_synced("DeleteFailed", message)], resource.generation),
-            })
+            if not expected(exc):
+                log.exception("finalizer of %s %s failed", controller.kind.kind, res.name)
+            self._patch_deleting(res, message, [not_synced(Reason.DELETE_FAILED, message)])
             post("Warning", "DeleteFailed", message)
             raise RetryLater(message, self.ctx.settings.poll_fast_s * 2) from None
         if summary is None:
-            self.ctx.kube.patch_status(kind, resource.namespace, resource.name,
-                                       {"message": "deleting the cloud side, waiting until it is gone"})
+            self._patch_deleting(res, "deleting the cloud side, waiting until it is gone", [])
             raise RetryLater("waiting for the cloud side to be deleted", self.ctx.settings.poll_fast_s)
         post("Normal", "Deleted", summary)
 
-
-_PROGRESS = frozenset({"Creating", "Pending", "Running", "Terminating", "Importing", "Deploying",
-                       "WaitingForDependency", "Synced"})
-
-
-def _synced_reason(status: dict) -> str | None:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Synced":
-            return cond.get("reason")
-    return None
+    def _patch_deleting(self, res: Resource, message: str, conditions: list[Cond]) -> None:
+        patch = status_patch(res.stored, {
+            "message": message,
+            "conditions": merge_conditions(res.stored.get("conditions"), conditions, res.generation),
+        })
+        if patch:
+            self.ctx.kube.patch_status(res.kind, res.namespace, res.name, patch)

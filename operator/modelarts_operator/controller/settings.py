@@ -24,7 +24,9 @@ def _default_builtin_code() -> Path:
 class Settings:
     credentials_secret: str = "modelarts-credentials"  # looked up in each resource's namespace
     poll_fast_s: float = 5.0  # while something changes (uploading, training, deploying)
-    poll_slow_s: float = 60.0  # when stable: drift and behind-the-back deletion checks
+    poll_slow_s: float = 300.0  # when stable: drift and behind-the-back deletion checks
+    poll_terminal_s: float = 3600.0  # finished for good (a Completed job, an InvalidSpec)
+    max_workers: int = 16  # threads running reconciles and finalizers at once
     secret_cache_s: float = 5.0  # a rotated Secret is seen within this time
     builtin_code_dir: Path = field(default_factory=_default_builtin_code)
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "modelarts-operator")
@@ -36,10 +38,12 @@ class Settings:
         prefix = "MODELARTS_OPERATOR_"
         if env.get(prefix + "CREDENTIALS_SECRET"):
             settings.credentials_secret = env[prefix + "CREDENTIALS_SECRET"]
-        for name in ("poll_fast_s", "poll_slow_s", "secret_cache_s"):
+        for name in ("poll_fast_s", "poll_slow_s", "poll_terminal_s", "secret_cache_s"):
             value = env.get(prefix + name.upper())
             if value:
                 setattr(settings, name, float(value))
+        if env.get(prefix + "MAX_WORKERS"):
+            settings.max_workers = int(env[prefix + "MAX_WORKERS"])
         if env.get(prefix + "WORK_DIR"):
             settings.work_dir = Path(env[prefix + "WORK_DIR"])
         return settings
