@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import time
 from pathlib import Path
@@ -79,9 +80,11 @@ def run_tutorial(local_cloud, api, store, mnist_dir, tmp_path, bucket: str) -> d
                                                 source_job_id=job.id))
     model = wait(lambda: api.get_model(model.id), lambda m: m.model_status in ("published", "failed"), what="model")
     assert model.model_status == "published", model.failed_msg
-    service, created = api.ensure_service(ServiceSpec(name=f"{bucket}-service", model_id=model.id))
+    spec = ServiceSpec(name=f"{bucket}-service", model_id=model.id, auto_stop=datetime.timedelta(hours=2))
+    service, created = api.ensure_service(spec)
     service = wait(lambda: api.get_service(service.id), lambda s: s.status in ("running", "failed"), what="service")
     assert service.status == "running", service.error_msg
+    assert service.matches(spec) == []  # the create carried the auto-stop schedule
     assert service.access_address.endswith(f"/v1/infers/{service.id}")
     return {"algorithm": algorithm, "job": job, "model": model, "service": service, "root": root}
 
@@ -107,6 +110,15 @@ def test_tutorial_end_to_end(local_cloud, api, store, mnist_dir, tmp_path):
     with pytest.raises(CloudError) as caught:
         predict(created["service"].access_address, image, token="wrong-token")
     assert caught.value.kind is ErrorKind.AUTH
+
+    service = created["service"]
+    shorter = ServiceSpec(name=service.service_name, model_id=created["model"].id,
+                          auto_stop=datetime.timedelta(minutes=90))
+    assert service.matches(shorter) == ["autoStop"]
+    api.update_service(service.id, shorter, service.matches(shorter))  # the schedule alone: no redeploy
+    service = api.get_service(service.id)
+    assert service.matches(shorter) == [] and service.status == "running"
+    assert service.schedule == [{"type": "stop", "time_unit": "MINUTES", "duration": 90}]
 
     delete_everything(api, store, created)
     assert api.find_algorithm("test-modelarts-algorithm") is None

@@ -58,7 +58,3 @@ class CloudCredentials(BaseModel):
 
 # Called on every cloud call, so a rotated Secret is picked up without a restart.
 CredentialsProvider = Callable[[], CloudCredentials]
-
-
-def static(credentials: CloudCredentials) -> CredentialsProvider:
-    return lambda: credentials

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import TypeVar
 
@@ -21,21 +21,18 @@ class ErrorKind(str, Enum):
 
 RETRYABLE = frozenset({ErrorKind.THROTTLED, ErrorKind.TRANSIENT})
 
-# ModelArts codes whose HTTP status alone would mislead (e.g. "job not found" is HTTP 400).
-MODELARTS_CODES = {
-    "ModelArts.2775": ErrorKind.NOT_FOUND,  # training job not found
-    "ModelArts.2755": ErrorKind.NOT_FOUND,  # algorithm not found
-    "ModelArts.3502": ErrorKind.NOT_FOUND,  # service not found
-    "ModelArts.2751": ErrorKind.CONFLICT,  # duplicate training job name
-    "ModelArts.2821": ErrorKind.CONFLICT,  # duplicate algorithm name
-    "ModelArts.3515": ErrorKind.CONFLICT,  # model still publishing
-    "ModelArts.0118": ErrorKind.QUOTA,
-    "ModelArts.2815": ErrorKind.QUOTA,
-    "ModelArts.3520": ErrorKind.QUOTA,
-    "ModelArts.3521": ErrorKind.QUOTA,
-    "ModelArts.3522": ErrorKind.QUOTA,
-    "ModelArts.4206": ErrorKind.THROTTLED,
-}
+# ModelArts codes whose HTTP status alone would mislead (e.g. "job not found" is HTTP 400). Each code is
+# declared once, next to the calls that meet it: `cloud/modelarts/transport.py` (service-wide codes) and one
+# module per resource family, each of which registers its codes here when it is imported.
+MODELARTS_CODES: dict[str, ErrorKind] = {}
+
+
+def register_codes(codes: Mapping[str, ErrorKind]) -> None:
+    """Add a family's ModelArts codes to the map `from_sdk_exception` reads; a code has one meaning."""
+    for code, kind in codes.items():
+        if MODELARTS_CODES.setdefault(code, kind) is not kind:
+            raise ValueError(f"{code} is already registered as {MODELARTS_CODES[code].value}, not {kind.value}")
+
 
 OBS_CODES = {
     "NoSuchBucket": ErrorKind.NOT_FOUND,

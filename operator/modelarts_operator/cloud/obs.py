@@ -1,4 +1,5 @@
-"""OBS through esdk-obs-python: URLs, buckets, idempotent uploads, listing, downloads, prefix deletes."""
+"""OBS through esdk-obs-python: URLs, buckets, idempotent uploads, listing, downloads, prefix deletes; and the
+version folders (V0001, V0002, ...) that training runs write."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ MULTIPART_THRESHOLD = 64 * 1024 * 1024  # above this, upload in parts (resumable
 PART_SIZE = 16 * 1024 * 1024
 SHA256_META = "sha256"  # user metadata holding the content hash: how a re-run knows to skip a file
 LIST_PAGE = 1000
+VERSION_FOLDER = re.compile(r"V[0-9]{4}")  # a training run's output folder: V0001, V0002, ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ class ObsUrl:
 
     def __str__(self) -> str:
         return f"obs://{self.bucket}/{self.key}"
+
+
+def next_version(existing_folders: list[str]) -> str:
+    """Training runs write V0001, V0002, ...: the next after the highest present (other names ignored)."""
+    numbers = [int(name[1:]) for name in existing_folders if VERSION_FOLDER.fullmatch(name)]
+    return f"V{max(numbers, default=0) + 1:04d}"
 
 
 @dataclass(frozen=True)
@@ -213,8 +221,7 @@ class ObsStore:
         self._call("putContent", lambda c: c.putContent(url.bucket, url.key, content, metadata={SHA256_META: digest}))
         return len(content)
 
-    def upload_folder(self, folder: str | os.PathLike, url: ObsUrl,
-                      progress: Callable[[str, int], None] | None = None) -> UploadReport:
+    def upload_folder(self, folder: str | os.PathLike, url: ObsUrl) -> UploadReport:
         """Mirror a local folder under `url` (files only; nothing remote is deleted)."""
         folder = Path(folder)
         if not folder.is_dir():
@@ -225,8 +232,6 @@ class ObsStore:
             sent = self.upload_file(path, url.join(relative))
             (report.uploaded if sent else report.skipped).append(relative)
             report.bytes_sent += sent
-            if progress:
-                progress(relative, sent)
         return report
 
     def read(self, url: ObsUrl) -> bytes:
