@@ -8,7 +8,7 @@ from modelarts_operator.api import conditions as st
 from modelarts_operator.api.conditions import Reason
 from modelarts_operator.api.durations import parse_duration
 from modelarts_operator.cloud import CloudError, CredentialsError, ErrorKind
-from modelarts_operator.cloud.resources import Service, ServiceModelConfig, ServiceSpec
+from modelarts_operator.cloud.obs import next_version
 from modelarts_operator.controller.context import Requeue, status_patch
 from modelarts_operator.controller.errors import (
     DependencyFailed,
@@ -17,13 +17,8 @@ from modelarts_operator.controller.errors import (
     WaitingForDependency,
 )
 from modelarts_operator.controller.runner import error_outcome
-from modelarts_operator.controller.service import (
-    auto_stop_schedule,
-    drift,
-    model_condition,
-    service_condition,
-)
-from modelarts_operator.controller.trainingjob import job_ready, log_tail, next_version
+from modelarts_operator.controller.service import model_condition, service_condition
+from modelarts_operator.controller.trainingjob import job_ready, log_tail
 
 
 def test_last_transition_time_moves_only_when_status_changes():
@@ -88,10 +83,7 @@ def test_bad_durations(text):
         parse_duration(text)
 
 
-def test_auto_stop_schedule_and_versions():
-    assert auto_stop_schedule(None) == []
-    assert auto_stop_schedule("2h") == [{"type": "stop", "time_unit": "HOURS", "duration": 2}]
-    assert auto_stop_schedule("30m")[0]["time_unit"] == "MINUTES"
+def test_versions_and_log_tail():
     assert next_version([]) == "V0001"
     assert next_version(["V0001", "V0003", "notes", "V12"]) == "V0004"
     assert log_tail("\n".join(str(i) for i in range(100)), lines=3) == "97\n98\n99"
@@ -134,18 +126,3 @@ def test_every_reason_has_a_meaning_and_one_severity():
         assert reason.meaning and isinstance(reason.severity, st.Severity)
     assert st.TERMINAL_REASONS == {"Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec",
                                    "CloudResourceMissing", "Stopped", "DependencyFailed"}
-
-
-def test_service_drift():
-    want = ServiceSpec(name="s", model_id="m2", instance_count=2)
-    running = Service(service_id="x", status="running",
-                      config=[ServiceModelConfig(model_id="m2", instance_count=2)], schedule=[])
-    assert drift(running, want, []) == []
-    assert drift(running, want, auto_stop_schedule("1h")) == ["autoStop"]
-    scaled = running.model_copy(update={"config": [ServiceModelConfig(model_id="m2", instance_count=1)]})
-    assert drift(scaled, want, []) == ["instanceCount"]
-    old_model = running.model_copy(update={"config": [ServiceModelConfig(model_id="m1", instance_count=2)]})
-    assert drift(old_model, want, []) == ["model"]
-    same_schedule = running.model_copy(update={"schedule": [{"type": "stop", "time_unit": "HOURS", "duration": 1,
-                                                              "extra": "ignored"}]})
-    assert drift(same_schedule, want, auto_stop_schedule("1h")) == []

@@ -172,7 +172,7 @@ class OperatorStack:
         out.flush()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelarts_operator.cli", "run", "--namespace", self.namespace, "--standalone",
-             "--poll-fast", "1", "--poll-slow", "3", "--liveness", self.liveness],
+             "--poll-fast", "1", "--poll-slow", "3", "--poll-terminal", "3", "--liveness", self.liveness],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env=dict(self.env(), PYTHONUNBUFFERED="1", MODELARTS_OPERATOR_WORK_DIR=str(self.folder / "work"),
                      KUBECONFIG=str(self.kube.operator_kubeconfig or self.kube.kubeconfig), **(env or {})))

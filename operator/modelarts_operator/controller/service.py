@@ -6,14 +6,16 @@ delete the old model once the service runs the new one.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 
 from modelarts_operator.api.conditions import Cond, Reason, not_ready, ready, synced
+from modelarts_operator.api.durations import parse_duration
 from modelarts_operator.api.kinds import SERVICE, TRAINING_JOB
 from modelarts_operator.api.v1alpha1 import ModelArtsServiceSpec, ModelArtsServiceStatus
 from modelarts_operator.cloud import ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, none_if_gone
-from modelarts_operator.cloud.resources import Model, ModelSpec, Service, ServiceSpec
+from modelarts_operator.cloud.resources import Model, ModelSpec, Service, ServiceSpec, ServiceStatus
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
 from modelarts_operator.controller.references import require_ready
@@ -42,31 +44,6 @@ def service_condition(status: str, progress: int | None, error: str) -> Cond:
     return not_ready(Reason.DEPLOYING, f"service {status or 'deploying'} ({progress or 0}%)")
 
 
-def auto_stop_schedule(after: str | None) -> list[dict]:
-    """ModelArts stops a service after `duration time_unit`; it knows MINUTES, HOURS and DAYS."""
-    if not after:
-        return []
-    amount, unit = int(after[:-1]), {"m": "MINUTES", "h": "HOURS", "d": "DAYS"}[after[-1]]
-    return [{"type": "stop", "time_unit": unit, "duration": amount}]
-
-
-def _schedule_key(schedule: list[dict] | None) -> list[tuple]:
-    return sorted((s.get("type"), s.get("time_unit"), int(s.get("duration") or 0)) for s in schedule or [])
-
-
-def drift(service: Service, want: ServiceSpec, schedule: list[dict]) -> list[str]:
-    """What differs between the running service and the spec (pure: unit-tested)."""
-    changes = []
-    current = service.config[0] if service.config else None
-    if current is None or current.model_id != want.model_id:
-        changes.append("model")
-    elif current.instance_count != want.instance_count:
-        changes.append("instanceCount")
-    if _schedule_key(service.schedule) != _schedule_key(schedule):
-        changes.append("autoStop")
-    return changes
-
-
 def model_name(res: Svc, source: str) -> str:
     """One model per (service, source): deterministic, so a lost import answer is found, not repeated."""
     return f"{res.cloud_name[:55]}-{hashlib.sha256(source.encode()).hexdigest()[:8]}"
@@ -74,8 +51,10 @@ def model_name(res: Svc, source: str) -> str:
 
 def desired(res: Svc, model_id: str) -> ServiceSpec:
     spec = res.spec
+    auto_stop = datetime.timedelta(seconds=parse_duration(spec.auto_stop_after)) if spec.auto_stop_after else None
     return ServiceSpec(name=res.cloud_name, model_id=model_id, specification=spec.flavor,
-                       instance_count=spec.instance_count, description=f"{res.ref} (managed by modelarts-operator)")
+                       instance_count=spec.instance_count, auto_stop=auto_stop,
+                       description=f"{res.ref} (managed by modelarts-operator)")
 
 
 class ServiceController(KindController):
@@ -139,7 +118,7 @@ class ServiceController(KindController):
                 and bool(status.model_id and status.service_id) and not status.previous_model_id)
 
     def reconcile(self, res: Svc, ctx: Context) -> Outcome:
-        spec, status = res.spec, res.status
+        status = res.status
         cloud = ctx.cloud(res)
         outcome = Outcome(requeue=Requeue.FAST)
         if self._settled(res):
@@ -156,18 +135,15 @@ class ServiceController(KindController):
             model_id = model.id
 
         service = self._service(res, ctx, model_id, outcome)
-        want, schedule = desired(res, model_id), auto_stop_schedule(spec.auto_stop_after)
-        changes = drift(service, want, schedule)
-        if changes and service.status not in ("deploying", "deleting"):
-            if "model" in changes or "instanceCount" in changes:
-                cloud.modelarts.update_service(service.id, config=want.config())
-            if "autoStop" in changes:
-                cloud.modelarts.update_service(service.id, schedule=schedule)
+        want = desired(res, model_id)
+        changes = service.matches(want)
+        if changes and service.status not in (ServiceStatus.DEPLOYING, ServiceStatus.DELETING):
+            cloud.modelarts.update_service(service.id, want, changes)
             outcome.event("Updating", f"service {service.id}: {', '.join(changes)} changed")
             service = cloud.modelarts.get_service(service.id)
 
         previous = status.previous_model_id
-        if previous and service.status == "running" and not drift(service, want, schedule):
+        if previous and service.status == ServiceStatus.RUNNING and not service.matches(want):
             cloud.modelarts.delete_model(previous)
             status.previous_model_id = None
             outcome.event("ModelReplaced", f"service runs model {model_id}; deleted the previous model {previous}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 
 from modelarts_operator.api.conditions import Cond, Reason, not_ready, ready, synced
 from modelarts_operator.api.durations import parse_duration
@@ -12,6 +11,7 @@ from modelarts_operator.api.kinds import ALGORITHM, MNIST_DATASET, TRAINING_JOB
 from modelarts_operator.api.v1alpha1 import JobMetrics, TrainingJobSpec, TrainingJobStatus
 from modelarts_operator.cloud import CloudError, ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, OBS_CODES, none_if_gone
+from modelarts_operator.cloud.obs import next_version
 from modelarts_operator.cloud.resources import TrainingJob
 from modelarts_operator.cloud.resources import TrainingJobSpec as CloudJobSpec
 from modelarts_operator.controller.base import KindController
@@ -19,7 +19,6 @@ from modelarts_operator.controller.context import Context, Outcome, Requeue, Res
 from modelarts_operator.controller.references import require_ready
 
 Job = Resource[TrainingJobSpec, TrainingJobStatus]
-VERSION_IN_PATH = re.compile(r"/(V\d{4})/?$")
 FINISHED_WITH_LOG = ("Running", "Completed", "Failed", "Abnormal", "Terminated")
 
 
@@ -36,12 +35,6 @@ def job_ready(phase: str, secondary_phase: str, failure: str) -> Cond:
     progress = {"Pending": Reason.PENDING, "Running": Reason.RUNNING, "Terminating": Reason.TERMINATING}
     detail = f" ({secondary_phase})" if secondary_phase and secondary_phase != phase else ""
     return not_ready(progress.get(phase, Reason.CREATING), f"training job {phase or 'Creating'}{detail}")
-
-
-def next_version(existing_folders: list[str]) -> str:
-    """Training runs write V0001, V0002, ...: the next after the highest present."""
-    numbers = [int(name[1:]) for name in existing_folders if len(name) == 5 and name[0] == "V" and name[1:].isdigit()]
-    return f"V{max(numbers, default=0) + 1:04d}"
 
 
 def log_tail(log: str, lines: int = 20, max_chars: int = 2000) -> str:
@@ -102,12 +95,11 @@ class TrainingJobController(KindController):
                 ctx.crashpoint("trainingjob")
         else:
             job, created = existing, False
-        output_path = job.outputs.get(spec.output.name, "")
-        match = VERSION_IN_PATH.search(output_path)
         status = res.status
         status.job_id, status.cloud_name = job.id, res.cloud_name
-        status.version = match.group(1) if match else None
-        status.output_path = str(ObsUrl.from_api_path(output_path)) if output_path else None
+        output = job.output(spec.output.name)
+        status.version = job.output_version(spec.output.name)
+        status.output_path = str(output) if output else None
         ctx.checkpoint(res)
         outcome.event("Created" if created else "Adopted", f"training job {job.name} ({job.id}) writing "
                       f"{status.output_path or '(no output)'}")
