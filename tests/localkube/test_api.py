@@ -306,3 +306,122 @@ def test_namespace_deletion_waits_for_finalized_contents(kube: KubeEndpoint, crd
     for path in ("/api/v1/namespaces/doomed/configmaps/held", "/apis/example.com/v1/namespaces/doomed/widgets/held"):
         kube.http("PATCH", path, {"metadata": {"finalizers": None}}, "application/merge-patch+json")
     wait_for(lambda: kube.http("GET", "/api/v1/namespaces/doomed")[0] == 404, timeout=30)
+
+
+QUALIFIED = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+             "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+             "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
+LABEL_VALUE = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
+               "start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used "
+               "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+             "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+             "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+
+
+def causes(status: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(c["field"], c["reason"], c["message"]) for c in status["details"]["causes"]}
+
+
+def test_label_and_annotation_keys_and_values_are_validated(kube: KubeEndpoint, crd: Any, widget: Any) -> None:
+    configmaps = "/api/v1/namespaces/default/configmaps"
+    # Kopf's default handler id for a closure is no annotation key (the name part starts with '_').
+    key = "modelarts.mlops.dev/_register_kind._locals_.cleanup"
+    code, status = kube.http("POST", configmaps, {"metadata": {"name": "kopf", "annotations": {key: "{}"}}})
+    assert (code, status["reason"], status["message"]) == (
+        422, "Invalid", f'ConfigMap "kopf" is invalid: metadata.annotations: Invalid value: "{key}": name part {QUALIFIED}')
+    # Every problem is one cause (Go map order: compared as sets).
+    annotations = {"Bad_Prefix/x": "", "/x": "", "a/": "", "a/b/c": "", "-x": "", "x" * 64: "", "p" * 254 + "/n": "",
+                   "Upper.Example.com/Fine": "annotation keys are checked lower-cased"}
+    code, status = kube.http("POST", configmaps, {"metadata": {"name": "a", "annotations": annotations}})
+    invalid = "FieldValueInvalid"
+    assert (code, causes(status)) == (422, {
+        ("metadata.annotations", invalid, f'Invalid value: "Bad_Prefix/x": prefix part {SUBDOMAIN}'),
+        ("metadata.annotations", invalid, 'Invalid value: "/x": prefix part must be non-empty'),
+        ("metadata.annotations", invalid, 'Invalid value: "a/": name part must be non-empty'),
+        ("metadata.annotations", invalid, f'Invalid value: "a/": name part {QUALIFIED}'),
+        ("metadata.annotations", invalid, f'Invalid value: "a/b/c": a qualified name {QUALIFIED} with an optional DNS '
+                                          "subdomain prefix and '/' (e.g. 'example.com/MyName')"),
+        ("metadata.annotations", invalid, f'Invalid value: "-x": name part {QUALIFIED}'),
+        ("metadata.annotations", invalid, f'Invalid value: "{"x" * 64}": name part must be no more than 63 characters'),
+        ("metadata.annotations", invalid, f'Invalid value: "{"p" * 254}/n": prefix part must be no more than 253 characters'),
+    })
+    code, status = kube.http("POST", configmaps, {"metadata": {"name": "big", "annotations": {"k": "x" * 262144}}})
+    assert (code, causes(status)) == (422, {("metadata.annotations", "FieldValueTooLong",
+                                             "Too long: may not be more than 262144 bytes")})
+    # Label keys are case-sensitive qualified names; values are short and plain. The name comes first.
+    labels = {"Upper.Example.com/x": "v", "_x": "v", "ok": "bad value", "long": "v" * 64, "empty": ""}
+    code, status = kube.http("POST", configmaps, {"metadata": {"name": "Bad_", "labels": labels, "annotations": {"_a": ""}}})
+    assert code == 422 and status["details"]["causes"][0]["field"] == "metadata.name"
+    assert causes(status) == {
+        ("metadata.name", invalid, f'Invalid value: "Bad_": {SUBDOMAIN}'),
+        ("metadata.labels", invalid, f'Invalid value: "Upper.Example.com/x": prefix part {SUBDOMAIN}'),
+        ("metadata.labels", invalid, f'Invalid value: "_x": name part {QUALIFIED}'),
+        ("metadata.labels", invalid, f'Invalid value: "bad value": {LABEL_VALUE}'),
+        ("metadata.labels", invalid, f'Invalid value: "{"v" * 64}": must be no more than 63 characters'),
+        ("metadata.annotations", invalid, f'Invalid value: "_a": name part {QUALIFIED}'),
+    }
+    # A namespace's name is also its kubernetes.io/metadata.name label's value (at most 63 characters).
+    code, status = kube.http("POST", "/api/v1/namespaces", {"metadata": {"name": "a." + "b" * 62}})
+    assert (code, [(c["field"], c["message"].rsplit(": ", 1)[1]) for c in status["details"]["causes"]]) == (422, [
+        ("metadata.name", "must be no more than 63 characters"), ("metadata.name", "must not contain dots"),
+        ("metadata.labels", "must be no more than 63 characters")])
+    # Updates are checked too, and so are custom resources: metadata first, then the schema, in one answer.
+    assert kube.http("POST", configmaps, {"metadata": {"name": "cm"}})[0] == 201
+    code, status = kube.http("PATCH", configmaps + "/cm", {"metadata": {"labels": {"a": "b c"}}}, "application/merge-patch+json")
+    assert (code, status["message"]) == (422, f'ConfigMap "cm" is invalid: metadata.labels: Invalid value: "b c": {LABEL_VALUE}')
+    bad = widget("w", target="nowhere")
+    bad["metadata"]["annotations"] = {"_x": "y"}
+    code, status = kube.http("POST", WIDGETS, bad)
+    assert (code, [c["field"] for c in status["details"]["causes"]]) == (422, ["metadata.annotations", "spec.target"])
+    assert status["message"].startswith('Widget.example.com "w" is invalid: [metadata.annotations: Invalid value: "_x": ')
+
+
+NAMESPACE_CONDITIONS = ["NamespaceDeletionDiscoveryFailure", "NamespaceDeletionGroupVersionParsingFailure",
+                        "NamespaceDeletionContentFailure", "NamespaceContentRemaining", "NamespaceFinalizersRemaining"]
+
+
+def test_a_terminating_namespace_says_what_content_remains(kube: KubeEndpoint, crd: Any, widget: Any, wait_for: Any) -> None:
+    """The namespace controller's conditions (Kopf reads them): the real server sets them seconds
+    after the deletion and refreshes them as content goes; the emulator at once."""
+    namespace = "/api/v1/namespaces/remains"
+    kube.http("POST", "/api/v1/namespaces", {"metadata": {"name": "remains", "finalizers": ["example.com/last"]}})
+    try:
+        kube.http("POST", namespace + "/configmaps", {"metadata": {"name": "plain"}})
+        kube.http("POST", namespace + "/configmaps", {"metadata": {"name": "held", "finalizers": ["x/y"]}})
+        held = widget("held")
+        held["metadata"]["finalizers"] = ["example.com/hold"]
+        assert kube.http("POST", "/apis/example.com/v1/namespaces/remains/widgets", held)[0] == 201
+        assert kube.http("DELETE", namespace)[1]["status"]["phase"] == "Terminating"
+
+        def conditions() -> list[dict[str, Any]]:
+            return kube.http("GET", namespace)[1]["status"].get("conditions") or []
+
+        found = wait_for(conditions, timeout=30, interval=0.2)
+        assert [c["type"] for c in found] == NAMESPACE_CONDITIONS
+        assert all(set(c) == {"type", "status", "lastTransitionTime", "reason", "message"} for c in found)
+        assert [(c["status"], c["reason"]) for c in found] == [
+            ("False", "ResourcesDiscovered"), ("False", "ParsedGroupVersions"), ("False", "ContentDeleted"),
+            ("True", "SomeResourcesRemain"), ("True", "SomeFinalizersRemain")]
+        assert [c["message"] for c in found[3:]] == [
+            "Some resources are remaining: configmaps. has 1 resource instances, widgets.example.com has 1 resource instances",
+            "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances, "
+            "x/y in 1 resource instances"]
+        # As content goes, the conditions follow.
+        kube.http("PATCH", namespace + "/configmaps/held", {"metadata": {"finalizers": None}}, "application/merge-patch+json")
+        found = wait_for(lambda: (c := conditions()) and "configmaps" not in c[3]["message"] and c, timeout=30, interval=0.2)
+        assert [c["message"] for c in found[3:]] == [
+            "Some resources are remaining: widgets.example.com has 1 resource instances",
+            "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"]
+        kube.http("PATCH", "/apis/example.com/v1/namespaces/remains/widgets/held", {"metadata": {"finalizers": None}},
+                  "application/merge-patch+json")
+        # Emptied, held only by its own finalizer: every condition says all is done, spec.finalizers is empty.
+        done = wait_for(lambda: (ns := kube.http("GET", namespace)[1])["spec"] == {} and ns, timeout=30, interval=0.2)
+        assert [(c["type"], c["status"], c["reason"]) for c in done["status"]["conditions"]] == [
+            (t, "False", r) for t, r in zip(NAMESPACE_CONDITIONS, ["ResourcesDiscovered", "ParsedGroupVersions",
+                                                                    "ContentDeleted", "ContentRemoved", "ContentHasNoFinalizers"])]
+        assert [c["message"] for c in done["status"]["conditions"][3:]] == [
+            "All content successfully removed", "All content-preserving finalizers finished"]
+    finally:
+        kube.http("PATCH", namespace, {"metadata": {"finalizers": None}}, "application/merge-patch+json")
+    wait_for(lambda: kube.http("GET", namespace)[0] == 404, timeout=30)

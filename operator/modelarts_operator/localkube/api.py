@@ -10,21 +10,20 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import re
 import secrets
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
 from . import schema as schemas
 from .discovery import CRD_KEY, NAMESPACE_KEY, Registry, ResourceType, resource_type_from_crd, validate_crd
 from .errors import ApiError, Cause, already_exists, bad_request, conflict, invalid, not_found, qualified
+from .objectmeta import metadata_causes
 from .patch import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, json_patch, merge_patch, strategic_merge_patch
 from .selectors import Predicate
 from .store import Expired, Obj, Store
 
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # the real server's generateName alphabet
 # Fields the server owns: clients cannot set or change them.
 _SERVER_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
@@ -32,6 +31,15 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")  # the NamespaceLifecycle admission plugin's
 NAMESPACE_FINALIZER = "kubernetes"  # spec.finalizers: the namespace controller's, here the emulator's own
 CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"  # added on delete; removed once the objects are gone
+# The conditions the namespace controller sets on a terminating namespace: type, and the reason and
+# message when all is well (pkg/controller/namespace/deletion/status_condition_utils.go).
+NAMESPACE_CONDITIONS = (
+    ("NamespaceDeletionDiscoveryFailure", "ResourcesDiscovered", "All resources successfully discovered"),
+    ("NamespaceDeletionGroupVersionParsingFailure", "ParsedGroupVersions", "All legacy kube types successfully parsed"),
+    ("NamespaceDeletionContentFailure", "ContentDeleted", "All content successfully deleted, may be waiting on finalization"),
+    ("NamespaceContentRemaining", "ContentRemoved", "All content successfully removed"),
+    ("NamespaceFinalizersRemaining", "ContentHasNoFinalizers", "All content-preserving finalizers finished"),
+)
 
 
 def now() -> str:
@@ -206,7 +214,6 @@ class Api:
                 raise invalid(rt.kind, rt.group, "", [Cause("metadata.name", "FieldValueRequired",
                                                              "Required value: name or generateName is required")])
             meta["name"] = meta["generateName"] + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
-        self._check_name(rt, meta["name"])
         if self.store.get(rt.key, meta.get("namespace", ""), meta["name"]) is not None:
             raise already_exists(rt.plural, rt.group, meta["name"])
         self._check_owner_open(rt)
@@ -269,6 +276,8 @@ class Api:
         stored = self.store.put(rt.key, obj, "MODIFIED")
         if stored["metadata"].get("deletionTimestamp") and self._owns_content(rt):
             stored = self._finish_if_empty(rt, name) or stored
+        elif stored["metadata"].get("deletionTimestamp") and rt.namespaced:
+            self._finish_if_empty(self.registry.types[NAMESPACE_KEY], namespace)  # its finalizers are counted there
         if rt.key == CRD_KEY:
             self.registry.register(resource_type_from_crd(stored))
         return present(rt, version, stored), warnings
@@ -366,13 +375,20 @@ class Api:
 
     def _finish_if_empty(self, rt: ResourceType, name: str) -> Obj | None:
         owner = self.store.get(rt.key, "", name)
-        if owner is None or not owner["metadata"].get("deletionTimestamp") or self._contents(rt, owner):
+        if owner is None or not owner["metadata"].get("deletionTimestamp"):
+            return None
+        contents = self._contents(rt, owner)
+        if rt.key == NAMESPACE_KEY:
+            owner = self._report_contents(owner, contents)
+        if contents:
             return None
         # Emptied: the emulator's own finalizer goes (as the namespace controller or the CRD
         # cleanup would remove it), then the owner itself once nobody else holds it.
         meta, spec = owner["metadata"], owner.get("spec") or {}
         if rt.key == NAMESPACE_KEY and NAMESPACE_FINALIZER in (spec.get("finalizers") or []):
             spec["finalizers"] = [f for f in spec["finalizers"] if f != NAMESPACE_FINALIZER]
+            if not spec["finalizers"]:
+                del spec["finalizers"]  # the real server then shows `spec: {}`
             owner = self.store.put(rt.key, owner, "MODIFIED")
         elif rt.key == CRD_KEY and CRD_FINALIZER in (meta.get("finalizers") or []):
             meta["finalizers"] = [f for f in meta["finalizers"] if f != CRD_FINALIZER]
@@ -382,6 +398,34 @@ class Api:
         if owner["metadata"].get("finalizers") or (owner.get("spec") or {}).get("finalizers"):
             return owner
         return self._remove(rt, owner)
+
+    def _report_contents(self, namespace: Obj, contents: list[tuple[ResourceType, Obj]]) -> Obj:
+        """The namespace controller's status conditions on a terminating namespace: what content and
+        which finalizers remain (Kopf reads them), or the five "all done" conditions once empty.
+        A condition's lastTransitionTime moves only when its status does."""
+        remaining = Counter(f"{content_rt.plural}.{content_rt.group}" for content_rt, _ in contents)
+        finalizers = Counter(f for _, item in contents for f in item["metadata"].get("finalizers") or [])
+        problems = {}
+        if remaining:
+            problems["NamespaceContentRemaining"] = ("SomeResourcesRemain", "Some resources are remaining: " + ", ".join(
+                sorted(f"{resource} has {count} resource instances" for resource, count in remaining.items())))
+        if finalizers:
+            problems["NamespaceFinalizersRemaining"] = (
+                "SomeFinalizersRemain", "Some content in the namespace has finalizers remaining: " + ", ".join(
+                    sorted(f"{finalizer} in {count} resource instances" for finalizer, count in finalizers.items())))
+        status = namespace.setdefault("status", {})
+        before = {c.get("type"): c for c in status.get("conditions") or []}
+        conditions = []
+        for type_, ok_reason, ok_message in NAMESPACE_CONDITIONS:
+            state, reason, message = ("True", *problems[type_]) if type_ in problems else ("False", ok_reason, ok_message)
+            old = before.get(type_)
+            since = old["lastTransitionTime"] if old and old.get("status") == state else now()
+            conditions.append({"type": type_, "status": state, "lastTransitionTime": since, "reason": reason, "message": message})
+        if [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conditions] == \
+                [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []]:
+            return namespace
+        status["conditions"] = conditions
+        return self.store.put(NAMESPACE_KEY, namespace, "MODIFIED")
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -406,26 +450,6 @@ class Api:
         if finalizers is not None and (not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)):
             raise bad_request("json: cannot unmarshal metadata.finalizers: must be a list of strings")
         return obj
-
-    def _check_name(self, rt: ResourceType, name: str) -> None:
-        label = rt.key == NAMESPACE_KEY
-        pattern, limit = (_LABEL, 63) if label else (_SUBDOMAIN, 253)
-        regex = pattern.pattern.strip("^$")
-        if label:
-            rule = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-                    f"start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-                    f"validation is '{regex}')")
-        else:
-            rule = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                    f"and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                    f"validation is '{regex}')")
-        problems = [f"must be no more than {limit} characters"] if len(name) > limit else []
-        if not pattern.match(name):
-            # A valid subdomain that is no valid label can only have dots (IsDNS1123Label).
-            problems.append("must not contain dots" if label and _SUBDOMAIN.match(name) else rule)
-        if problems:
-            raise invalid(rt.kind, rt.group, name, [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {problem}')
-                                                    for problem in problems])
 
     def _check_namespace_open(self, rt: ResourceType, namespace: str, name: str) -> None:
         ns = self.store.get(NAMESPACE_KEY, "", namespace)
@@ -487,9 +511,11 @@ class Api:
                 obj["spec"] = spec
             else:
                 obj["spec"] = old.get("spec") or {}  # spec.finalizers change only through /finalize
+        # Name (on create), labels and annotations, listed before the kind's own errors in one 422.
+        causes = metadata_causes(obj["metadata"], old is None, dns_label=rt.key == NAMESPACE_KEY)
         if rt.key == CRD_KEY:
             _default_crd(obj)
-            causes = validate_crd(obj) or schemas.check_crd_schemas(obj)
+            causes += validate_crd(obj) or schemas.check_crd_schemas(obj)
             if causes:
                 raise invalid(rt.kind, rt.group, obj["metadata"]["name"], causes)
             if old is not None and (obj["spec"]["group"], obj["spec"]["names"]["plural"]) != (old["spec"]["group"], old["spec"]["names"]["plural"]):
@@ -507,17 +533,17 @@ class Api:
             }
             if old is not None:
                 obj["status"]["conditions"] = old.get("status", {}).get("conditions", obj["status"]["conditions"])
-        if not rt.custom:
+        if not rt.custom or not rt.schema(version):
+            if causes:
+                raise invalid(rt.kind, rt.group, obj["metadata"]["name"], causes)
             return []
         schema = rt.schema(version)
-        if not schema:
-            return []
         unknown = schemas.prune(schema, obj)
         if unknown and strict:
             raise bad_request(f"{rt.kind} in version \"{version}\" cannot be handled as a {rt.kind}: strict decoding error: "
                               + ", ".join(f'unknown field "{p}"' for p in unknown))
         schemas.apply_defaults(schema, obj)
-        causes = schemas.validate(schema, obj, old)
+        causes += schemas.validate(schema, obj, old)
         if causes:
             raise invalid(rt.kind, rt.group, obj["metadata"]["name"], causes)
         for key in [k for k in obj if k != "metadata"]:
