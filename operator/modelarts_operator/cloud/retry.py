@@ -18,10 +18,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6  # calls in all, the first included
+    # Bounded to seconds: a reconcile thread must not sleep through throttling while other objects
+    # wait for a worker; the reconcile's next requeue is the retry (level-triggered).
+    attempts: int = 4  # calls in all, the first included
     base_delay_s: float = 0.5
-    max_delay_s: float = 8.0
-    deadline_s: float = 60.0  # no new attempt starts after this much time
+    max_delay_s: float = 4.0
+    deadline_s: float = 10.0  # no new attempt starts after this much time
     max_concurrent_per_endpoint: int = 8
 
     def delay(self, attempt: int) -> float:
