@@ -5,13 +5,13 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    MODELARTS_OPERATOR_BUILTIN_CODE=/app/model_code \
     MODELARTS_OPERATOR_WORK_DIR=/work
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY operator ./operator
-# `builtin: mnist-tensorflow` algorithms upload this folder.
+# Package data: the wheel carries crds/ and model_code/ (what `builtin: mnist-tensorflow` uploads).
+COPY crds ./crds
 COPY model_code ./model_code
 
 RUN pip install --upgrade pip && pip install . \

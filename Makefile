@@ -11,7 +11,7 @@ help:
 	@echo "make demo   - run the MNIST pipeline through the operator on the local stack"
 	@echo "make test   - set up the venv and run every test"
 	@echo "make bench  - run the benchmarks, write bench/results/*.json and docs/benchmarks.md"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, then the import contracts (lint-imports, .importlinter)"
 	@echo "make venv   - create .venv with all extras"
 	@echo "make kube   - build etcd, kube-apiserver and kube-controller-manager from source (tools/kube/)"
 	@echo "make crds   - regenerate crds/ from the API types"
@@ -20,7 +20,7 @@ help:
 venv: $(STAMP)
 
 # pip is upgraded first: the image's pip 23 backtracks for half an hour on this dependency set.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e '.[test]'
@@ -41,8 +41,10 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+# ruff, then the import contracts of .importlinter (docs/architecture.md).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check operator tests model_code bench
+	$(VENV)/bin/lint-imports
 
 # KEEP=1 leaves the stack and the resources running, and prints what to try next.
 demo: $(STAMP)
@@ -56,7 +58,7 @@ local-down: $(STAMP)
 
 # Regenerate crds/ from the Pydantic API types (a test fails when they are stale).
 crds: $(STAMP)
-	$(PY) -m modelarts_operator.api.crdgen crds docs/api.md
+	$(PY) -m modelarts_operator.api.generate crds docs/api.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -24,7 +24,7 @@ REQUESTS_PER_CLIENT = 200
 
 
 def _serve_cloud(queue, stop) -> None:
-    from modelarts_operator.localcloud import LocalCloud
+    from modelarts_operator.local.cloud import LocalCloud
 
     with LocalCloud() as cloud:
         queue.put((cloud.credentials(), cloud.auth_token))
@@ -80,7 +80,7 @@ def _load(url: str, token: str, pngs: list[bytes], clients: int) -> dict:
 
 
 def _in_process(package: Path, pngs: list[bytes]) -> dict:
-    from modelarts_operator.serving.loader import load_model_service
+    from modelarts_operator.local.serving.loader import load_model_service
 
     service = load_model_service(package, "bench")
     for png in pngs[:20]:

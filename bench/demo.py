@@ -9,7 +9,6 @@ import tempfile
 import time
 
 READY_LINE = re.compile(r"^\[\s*(\d+)s\] .*mnist-service: Ready", re.M)
-DONE_LINE = re.compile(r"^== done in (\d+)s", re.M)
 
 
 def run() -> dict:

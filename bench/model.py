@@ -46,7 +46,7 @@ def runtime_latency(package: Path, data_dir: Path, n: int = 500) -> dict:
     import tensorflow as tf
     from PIL import Image
 
-    from modelarts_operator.serving.loader import load_model_service
+    from modelarts_operator.local.serving.loader import load_model_service
 
     service = load_model_service(package, "bench")
     signature = tf.saved_model.load(str(package)).signatures["serving_default"]

@@ -31,7 +31,7 @@ def pytest_generate_tests(metafunc):
 def real_kube(tmp_path_factory):
     """etcd, kube-apiserver and kube-controller-manager for the whole session, with the operator's
     ServiceAccount and RBAC from manifests/ installed (its requests are audited for 403s)."""
-    from modelarts_operator.realkube import RealKube, operator_user
+    from modelarts_operator.local.realkube import RealKube, operator_user
 
     kube = RealKube(tmp_path_factory.mktemp("real-kube"), audited_users=(operator_user(),))
     with kube:

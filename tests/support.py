@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from modelarts_operator.cloud import CloudCredentials
 from modelarts_operator.cloud.retry import RetryPolicy
@@ -31,3 +36,24 @@ class SecretData(dict):
 
     def provider(self):
         return lambda: CloudCredentials.from_mapping(self)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll until `condition()` is truthy and return its value; AssertionError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def local_cloud() -> Iterator[Any]:
+    """A LocalCloud (OBS and ModelArts on loopback) per test module; import it into a conftest to use it."""
+    from modelarts_operator.local.cloud import LocalCloud  # the [local] extra: only where a test needs it
+
+    with LocalCloud(max_running_jobs=1) as cloud:
+        yield cloud

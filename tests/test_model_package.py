@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from modelarts_operator.serving.package import ModelPackageError, check_model_package, validate_model_package
+from modelarts_operator.local.serving.package import (
+    ModelPackageError,
+    check_model_package,
+    validate_model_package,
+)
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "model_code" / "model"
 

@@ -17,8 +17,8 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
-from modelarts_operator.serving.loader import load_model_service
-from modelarts_operator.serving.server import build_app
+from modelarts_operator.local.serving.loader import load_model_service
+from modelarts_operator.local.serving.server import build_app
 
 pytestmark = pytest.mark.slow
 

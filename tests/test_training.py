@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from modelarts_operator.serving.package import validate_model_package
+from modelarts_operator.local.serving.package import validate_model_package
 from support import run_boot_file
 
 pytestmark = pytest.mark.slow

@@ -24,13 +24,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from modelarts_operator import demo
+    from modelarts_operator.local import demo
 
     return demo.run(folder=Path(args.folder), keep=args.keep, image_index=args.image)
 
 
 def _local_up(args: argparse.Namespace) -> int:
-    from modelarts_operator.stack import Stack
+    from modelarts_operator.local.stack import Stack
 
     stack = Stack(folder=Path(args.folder), kube=args.kube)
     cloud = stack.up()
@@ -40,7 +40,7 @@ def _local_up(args: argparse.Namespace) -> int:
 
 
 def _local_down(args: argparse.Namespace) -> int:
-    from modelarts_operator.stack import Stack
+    from modelarts_operator.local.stack import Stack
 
     Stack(folder=Path(args.folder)).down()
     return 0
@@ -56,14 +56,14 @@ def _mnist_fetch(args: argparse.Namespace) -> int:
 
 
 def _serve_model(args: argparse.Namespace) -> int:
-    from modelarts_operator.serving import server
+    from modelarts_operator.local.serving import server
 
     server.serve(args.model_dir, host=args.host, port=args.port, model_name=args.model_name)
     return 0
 
 
 def _local_cloud(args: argparse.Namespace) -> int:
-    from modelarts_operator.localcloud import main
+    from modelarts_operator.local.cloud import main
 
     main.serve(state_dir=args.state_dir, endpoints_file=args.endpoints_file, max_running_jobs=args.max_running_jobs,
                ak=args.ak, sk=args.sk, project_id=args.project_id, region=args.region)
@@ -72,12 +72,12 @@ def _local_cloud(args: argparse.Namespace) -> int:
 
 def _local_kube(args: argparse.Namespace) -> int:
     if args.real:
-        from modelarts_operator import realkube
+        from modelarts_operator.local import realkube
 
         realkube.serve(Path(args.folder), kubeconfig=Path(args.kubeconfig),
                        operator_kubeconfig=Path(args.operator_kubeconfig))
         return 0
-    from modelarts_operator.localkube import server
+    from modelarts_operator.local.kube import server
 
     server.serve(host=args.host, port=args.port, kubeconfig=args.kubeconfig, state_file=args.state_file)
     return 0

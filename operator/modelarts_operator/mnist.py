@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelarts_operator.api.v1alpha1 import TUTORIAL_ZIP_URL
+
 log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -62,11 +64,8 @@ MNIST_FILES: dict[str, MnistFile] = {
     )
 }
 
-# The tutorial's own archive first, then the standard mirrors (same files, gzip-compressed).
-TUTORIAL_ZIP_URL = (
-    "https://modelarts-cnnorth1-market-dataset.obs.cn-north-1.myhuaweicloud.com"
-    "/dataset-market/Mnist-Data-Set/archiver/Mnist-Data-Set.zip"
-)
+# The tutorial's own archive (TUTORIAL_ZIP_URL, an API default) first, then the standard mirrors
+# (same files, gzip-compressed).
 MIRROR_URLS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -163,10 +162,6 @@ def read_idx(path: str | os.PathLike) -> IdxArray:
     except MnistError:
         return parse_idx(content, path.name)
     return verify(path.name, content)
-
-
-def sha256_of(content: bytes) -> str:
-    return hashlib.sha256(decompress(content)).hexdigest()
 
 
 # --- fetching -----------------------------------------------------------------------------------

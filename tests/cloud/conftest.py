@@ -5,18 +5,11 @@ from __future__ import annotations
 import pytest
 
 from modelarts_operator.cloud import ModelArtsApi, ObsStore
-from modelarts_operator.localcloud import LocalCloud
-from support import FAST_RETRIES, SecretData
-
-
-@pytest.fixture(scope="module")
-def local_cloud():
-    with LocalCloud(max_running_jobs=1) as cloud:
-        yield cloud
+from support import FAST_RETRIES, SecretData, local_cloud  # noqa: F401 - a fixture
 
 
 @pytest.fixture
-def secret(local_cloud) -> SecretData:
+def secret(local_cloud) -> SecretData:  # noqa: F811 - the fixture imported above
     local_cloud.set_faults(None)
     return SecretData(local_cloud.credentials())
 

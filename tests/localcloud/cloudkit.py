@@ -1,10 +1,8 @@
-"""Helpers for the local cloud tests: the real SDK and OBS clients, signed raw requests, waiting."""
+"""Helpers for the local cloud tests: the real SDK and OBS clients, signed raw requests."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +13,8 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.sdk_response import SdkResponse
 from huaweicloudsdkmodelarts.v1 import ModelArtsClient
 
-from modelarts_operator.localcloud import LocalCloud
+from modelarts_operator.local.cloud import LocalCloud
 
-ROOT = Path(__file__).resolve().parents[2]
-BOOT_FILE = ROOT / "model_code" / "train_mnist_tf.py"
 BUCKET = "test-modelarts"
 
 
@@ -27,17 +23,6 @@ class RawResponse(SdkResponse):
 
     openapi_types: dict = {}
     attribute_map: dict = {}
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def sdk_client(cloud: LocalCloud, ak: str | None = None, sk: str | None = None) -> ModelArtsClient:

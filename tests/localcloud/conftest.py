@@ -1,22 +1,16 @@
-"""Fixtures: one LocalCloud for the session, the real SDK and OBS clients pointed at it."""
+"""Fixtures: a LocalCloud per module, the real SDK and OBS clients pointed at it."""
 
 from __future__ import annotations
 
 import pytest
 from localcloud.cloudkit import Harness
 
-from modelarts_operator.localcloud import LocalCloud
-
-
-@pytest.fixture(scope="session")
-def cloud():
-    with LocalCloud(max_running_jobs=1) as cloud:
-        yield cloud
+from support import local_cloud  # noqa: F401 - a fixture
 
 
 @pytest.fixture
-def lc(cloud) -> Harness:
-    cloud.set_faults(None)
-    yield Harness(cloud)
-    cloud.set_faults(None)
+def lc(local_cloud) -> Harness:  # noqa: F811 - the fixture imported above
+    local_cloud.set_faults(None)
+    yield Harness(local_cloud)
+    local_cloud.set_faults(None)
 

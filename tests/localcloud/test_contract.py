@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
-from localcloud.cloudkit import BUCKET, signed_request, wait_for
+from localcloud.cloudkit import BUCKET, signed_request
+
+from support import wait_for
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "modelarts-api"
 pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference examples not present")

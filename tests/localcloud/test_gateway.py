@@ -17,9 +17,10 @@ from huaweicloudsdkmodelarts.v1 import (
     ListAlgorithmsRequest,
     ShowAlgorithmByUuidRequest,
 )
-from localcloud.cloudkit import signed_request, wait_for
+from localcloud.cloudkit import signed_request
 
-from modelarts_operator.localcloud import LocalCloud, signing
+from modelarts_operator.local.cloud import LocalCloud, signing
+from support import wait_for
 
 
 def admin(cloud, method: str, path: str, body=None) -> tuple[int, dict]:

@@ -20,7 +20,7 @@ class _Endpoints:
 def test_serve_runs_until_sigterm(tmp_path):
     endpoints = tmp_path / "cloud.json"
     process = subprocess.Popen(
-        [sys.executable, "-c", "from modelarts_operator.localcloud.main import serve; import sys; serve(endpoints_file=sys.argv[1])",
+        [sys.executable, "-c", "from modelarts_operator.local.cloud.main import serve; import sys; serve(endpoints_file=sys.argv[1])",
          str(endpoints)], stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -10,8 +10,10 @@ import urllib.request
 import uuid
 
 import pytest
-from localcloud.cloudkit import BUCKET, signed_request, wait_for
+from localcloud.cloudkit import BUCKET, signed_request
 from PIL import Image
+
+from support import wait_for
 
 
 def models_path(lc, suffix: str = "") -> str:

@@ -19,7 +19,9 @@ from huaweicloudsdkmodelarts.v1 import (
     ShowTrainingJobLogsPreviewRequest,
     StopTrainingJobRequest,
 )
-from localcloud.cloudkit import BOOT_FILE, BUCKET, ROOT, signed_request, wait_for
+from localcloud.cloudkit import BUCKET, signed_request
+
+from support import BOOT_FILE, ROOT, wait_for
 
 
 def error_of(call) -> ClientRequestException:

@@ -7,9 +7,9 @@ The same tests run on both: the real kube-apiserver is the judge of what the emu
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ import pytest
 import yaml
 from kubebackend import KubeEndpoint, reset_cluster
 
-from modelarts_operator.localkube.server import LocalKube
+import support
+from modelarts_operator.local.kube.server import LocalKube
 
 # On the real server the widgets CRD outlives a test (emptied of its objects): a fresh CRD holds
 # its first creates for 2 s there. Other CRDs a test makes are deleted after it.
@@ -82,18 +83,6 @@ spec:
 def make_widget(name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name},
             "spec": {"target": "obs://bucket/data", **spec}}
-
-
-def poll(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll until `condition()` is truthy; its value, or AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 @pytest.fixture
@@ -170,4 +159,4 @@ def widget() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def wait_for() -> Callable[..., Any]:
-    return poll
+    return functools.partial(support.wait_for, timeout=10.0, interval=0.02)  # the emulator answers at once

@@ -11,7 +11,7 @@ import kubernetes
 import pytest
 from kubebackend import KubeEndpoint
 
-from modelarts_operator.localkube.server import LocalKube
+from modelarts_operator.local.kube.server import LocalKube
 
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
 

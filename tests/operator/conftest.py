@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,10 +28,10 @@ import yaml
 from kubebackend import KubeEndpoint
 
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
-from modelarts_operator.localcloud import LocalCloud
-from modelarts_operator.localkube.server import LocalKube
-from modelarts_operator.realkube import operator_user
-from support import FAST_RETRIES
+from modelarts_operator.local.cloud import LocalCloud
+from modelarts_operator.local.kube.server import LocalKube
+from modelarts_operator.local.realkube import operator_user
+from support import FAST_RETRIES, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -121,15 +120,10 @@ class OperatorStack:
 
     def wait_for(self, check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
         """Poll `check()` until truthy; on timeout fail with `what` and the operator log's tail."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n"
-                                     f"--- operator log tail ---\n{self.log_tail()}")
-            time.sleep(interval)
+        try:
+            return wait_for(check, timeout, interval, what)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n--- operator log tail ---\n{self.log_tail()}") from None
 
     def wait_condition(self, kind: str, name: str, status: str = "True", reason: str | None = None,
                        timeout: float = 60, fail_on_terminal: bool = False) -> dict:

@@ -6,7 +6,7 @@ import pytest
 
 from modelarts_operator.api.common import API_VERSION
 from modelarts_operator.cloud import CloudError, ErrorKind
-from modelarts_operator.localcloud import LocalCloud
+from modelarts_operator.local.cloud import LocalCloud
 
 pytestmark = pytest.mark.slow
 BUCKET = "test-modelarts"

@@ -1,13 +1,10 @@
-"""Generate crds/*.yaml from the API types: `make crds`, or `python -m modelarts_operator.api.crdgen crds/`.
+"""The CRDs of crds/ from the API types (written by `make crds`: api/generate.py).
 
 Pydantic's JSON schema becomes a Kubernetes structural schema: `$ref`s inlined, Optional turned into
 a non-required field, titles dropped, descriptions, defaults, enums, patterns, bounds and CEL rules kept.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import yaml
 
@@ -128,24 +125,3 @@ def expected_files() -> dict[str, str]:
     files = {file_name(kind): render(kind) for kind in KINDS}
     files["kustomization.yaml"] = kustomization()
     return files
-
-
-def write_all(folder: Path, reference: Path | None = None) -> list[Path]:
-    from modelarts_operator.api.reference import render as render_reference
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, content in expected_files().items():
-        path = folder / name
-        path.write_text(content)
-        written.append(path)
-    if reference is not None:
-        reference.write_text(render_reference())
-        written.append(reference)
-    return written
-
-
-if __name__ == "__main__":
-    args = sys.argv[1:]
-    for path in write_all(Path(args[0] if args else "crds"), Path(args[1]) if len(args) > 1 else None):
-        print(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelarts_operator.api.common import API_VERSION
 from modelarts_operator.api.conditions import Reason
+from modelarts_operator.api.crdgen import crd
 from modelarts_operator.api.kinds import KINDS, Kind
 
 
@@ -41,8 +42,6 @@ def _rows(node: dict, path: str, required: bool):
 
 
 def section(kind: Kind) -> list[str]:
-    from modelarts_operator.api.crdgen import crd
-
     schema = crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     lines = [f"## {kind.kind}", "", (kind.spec.__doc__ or "").strip(), "",
              f"`kubectl get {kind.plural}` (short names: {', '.join(kind.short_names)}; category `modelarts`).", "",

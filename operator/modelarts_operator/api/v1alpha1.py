@@ -20,7 +20,13 @@ from modelarts_operator.api.common import (
     ObjectReference,
     Schema,
 )
-from modelarts_operator.mnist import TUTORIAL_ZIP_URL
+
+# The tutorial's own archive of the MNIST files: MnistSource.url's default (modelarts_operator.mnist
+# fetches it, then the standard mirrors).
+TUTORIAL_ZIP_URL = (
+    "https://modelarts-cnnorth1-market-dataset.obs.cn-north-1.myhuaweicloud.com"
+    "/dataset-market/Mnist-Data-Set/archiver/Mnist-Data-Set.zip"
+)
 
 
 def rules(*pairs: tuple[str, str]) -> dict:

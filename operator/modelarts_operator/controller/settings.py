@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelarts_operator import data
 from modelarts_operator.api.common import GROUP
 
 FINALIZER = f"{GROUP}/cleanup"
@@ -17,7 +18,7 @@ SECRET_FINALIZER = f"{GROUP}/in-use"
 
 def _default_builtin_code() -> Path:
     """model_code/ of this checkout, or where the image puts it."""
-    return Path(os.environ.get("MODELARTS_OPERATOR_BUILTIN_CODE", Path(__file__).resolve().parents[3] / "model_code"))
+    return Path(os.environ.get("MODELARTS_OPERATOR_BUILTIN_CODE") or data.model_code())
 
 
 @dataclass

@@ -14,7 +14,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from modelarts_operator.serving.package import MODEL_TYPES, validate_model_package
+from modelarts_operator.local.serving.package import MODEL_TYPES, validate_model_package
 
 from . import checks
 from .algorithms import now_ms

@@ -1,6 +1,6 @@
 """Local OBS: moto's S3 server behind a thin gate, and the emulator's own transfers.
 
-The server runs in a child process (`python -m modelarts_operator.localcloud.obs_server`): moto keeps
+The server runs in a child process (`python -m modelarts_operator.local.cloud.obs_server`): moto keeps
 buckets in process-wide backends with globally unique bucket names, so a process of its own gives
 every LocalCloud its own OBS, and stopping it discards exactly that state.
 
@@ -129,7 +129,7 @@ class LocalObs:
 
     def start(self, timeout: float = 60) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "modelarts_operator.localcloud.obs_server"],
+            [sys.executable, "-m", "modelarts_operator.local.cloud.obs_server"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
         )
         # the access key travels on stdin, not the command line other users can read

@@ -1,5 +1,5 @@
 """`from model_service.tfserving_model_service import TfServingBaseService`, as on ModelArts."""
 
-from modelarts_operator.serving.base import TfServingBaseService
+from modelarts_operator.local.serving.base import TfServingBaseService
 
 __all__ = ["TfServingBaseService"]

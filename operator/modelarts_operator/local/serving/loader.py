@@ -9,8 +9,8 @@ import sys
 import types
 from pathlib import Path
 
-from modelarts_operator.serving.base import TfServingBaseService
-from modelarts_operator.serving.package import check_model_package
+from modelarts_operator.local.serving.base import TfServingBaseService
+from modelarts_operator.local.serving.package import check_model_package
 
 COMPAT_DIR = Path(__file__).resolve().parent / "compat"
 

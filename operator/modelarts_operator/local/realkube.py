@@ -29,7 +29,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from modelarts_operator.local import PROJECT_ROOT as ROOT
+
 BUILD_SCRIPT = ROOT / "tools" / "kube" / "build.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 ADMIN_USER = "modelarts-admin"

@@ -18,8 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-CRDS = ROOT / "crds"
+from modelarts_operator import data
+
 SECRET_NAME = "modelarts-credentials"
 
 
@@ -111,7 +111,7 @@ class Stack:
             return
         self.kubeconfig.unlink(missing_ok=True)
         if self.kube == "real":
-            from modelarts_operator.realkube import binaries_dir, missing_binaries
+            from modelarts_operator.local.realkube import binaries_dir, missing_binaries
 
             folder = binaries_dir()
             if missing_binaries(folder):
@@ -132,13 +132,13 @@ class Stack:
 
     def install(self, cloud: dict) -> None:
         """CRDs, the namespace, and the credentials Secret (through stdin: no key on a command line)."""
-        self.kubectl("apply", "-k", str(CRDS))
+        self.kubectl("apply", "-k", str(data.crds()))
         self.kubectl("apply", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}))
-        data = {k: cloud[k] for k in ("ak", "sk", "projectId", "region", "obsEndpoint", "modelartsEndpoint")}
+        credentials = {k: cloud[k] for k in ("ak", "sk", "projectId", "region", "obsEndpoint", "modelartsEndpoint")}
         self.kubectl("apply", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": SECRET_NAME, "namespace": self.namespace}, "stringData": data}))
+            "metadata": {"name": SECRET_NAME, "namespace": self.namespace}, "stringData": credentials}))
 
     def start_operator(self, poll_fast: float = 2.0) -> None:
         process = self._spawn("operator", ["run", "--namespace", self.namespace, "--standalone",

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from aiohttp import web
 
-from modelarts_operator.serving.base import TfServingBaseService
-from modelarts_operator.serving.loader import load_model_service
+from modelarts_operator.local.serving.base import TfServingBaseService
+from modelarts_operator.local.serving.loader import load_model_service
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from modelarts_operator import mnist
 from modelarts_operator.api.conditions import TERMINAL_REASONS
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
 from modelarts_operator.cloud.predict import predict
-from modelarts_operator.stack import ROOT, Stack, StackError
+from modelarts_operator.local import PROJECT_ROOT as ROOT
+from modelarts_operator.local.stack import Stack, StackError
 
 SAMPLES = ROOT / "manifests" / "overlays" / "local-stack"
 ORDER = ("MnistDataset", "ModelArtsAlgorithm", "TrainingJob", "ModelArtsService")
