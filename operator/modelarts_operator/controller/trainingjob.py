@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 
 from modelarts_operator.api.conditions import Cond, Reason, not_ready, ready, synced
 from modelarts_operator.api.durations import parse_duration
@@ -59,6 +60,16 @@ def _existing_versions(res: Job, ctx: Context) -> list[str]:
     if not cloud.obs.bucket_exists(output.bucket):
         return []
     return sorted({o.key[len(output.key):].split("/", 1)[0] for o in cloud.obs.list(output)})
+
+
+def running_seconds(job: TrainingJob) -> int:
+    """Running time so far: the cloud's duration, and while the job has not ended at least the time since
+    it started. A cloud may fill in duration only once a job has ended (the local cloud does): read alone,
+    maxRuntime would never stop a running job."""
+    duration_ms = job.duration_ms
+    if not job.finished and job.start_time_ms:
+        duration_ms = max(duration_ms, int(time.time() * 1000) - job.start_time_ms)
+    return duration_ms // 1000
 
 
 def _started(job: TrainingJob) -> str | None:
@@ -134,7 +145,7 @@ class TrainingJobController(KindController):
                 return outcome
 
         previous_phase = status.phase
-        duration = job.duration_ms // 1000
+        duration = running_seconds(job)
         status.job_id, status.cloud_name, status.phase = job.id, job.name, job.phase
         status.secondary_phase, status.duration_seconds, status.start_time = (
             job.secondary_phase, duration, _started(job))
