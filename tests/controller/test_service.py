@@ -1,0 +1,171 @@
+"""ModelArtsService, reconciled directly: created (import, deploy, run), stable, adopted after a lost answer,
+deleted behind the back, roll-over to another TrainingJob, DependencyFailed, injected faults, finalized.
+
+The TrainingJobs write a model package without TensorFlow (config.json of model_type Custom and an
+inference class that loads nothing), so a service deploys in about a second."""
+
+from __future__ import annotations
+
+import pytest
+from controller.harness import (
+    FAILING,
+    PACKAGING,
+    SERVICE_CODE,
+    Case,
+    Expect,
+    Scenario,
+    faults,
+    job_spec,
+    run_scenario,
+    to_ready,
+)
+
+from modelarts_operator.api.kinds import SERVICE, TRAINING_JOB
+from modelarts_operator.cloud.errors import none_if_gone
+from modelarts_operator.cloud.resources import ModelSpec
+from modelarts_operator.controller.context import Requeue
+from modelarts_operator.controller.service import desired, model_name
+from support import wait_for
+
+
+@pytest.fixture(scope="module", autouse=True)
+def training_jobs(stack) -> dict[str, dict]:
+    """Two Completed jobs with servable packages, and one Failed job."""
+    stack.code_algorithm("algo-packaging", {"train.py": PACKAGING, "service.py": SERVICE_CODE})
+    stack.code_algorithm("algo-failing", {"train.py": FAILING})
+    jobs = {name: stack.ready_object(TRAINING_JOB, name, job_spec(name, "algo-packaging"))
+            for name in ("train-a", "train-b")}
+    jobs["train-failed"] = stack.ready_object(TRAINING_JOB, "train-failed", job_spec("train-failed", "algo-failing"),
+                                              reason="Failed")
+    return jobs
+
+
+def spec(job: str = "train-a", **extra):
+    return lambda name: {"trainingJobRef": {"name": job}, "flavor": "modelarts.vm.cpu.2u", "instanceCount": 1,
+                         **extra}
+
+
+def source_of(case: Case, job: str) -> str:
+    return case.stack.get(TRAINING_JOB, job)["status"]["outputPath"]
+
+
+def lost_create_answers(case: Case) -> None:
+    """The operator imported the model and created the service, then died before recording either id."""
+    stack = case.stack
+    case.create()
+    res = stack.resource(SERVICE, case.name)
+    source = source_of(case, "train-a")
+    job = stack.get(TRAINING_JOB, "train-a")["status"]["jobId"]
+    model_id = stack.api.create_model(ModelSpec(name=model_name(res, source), source_location=source,
+                                                source_job_id=job, description=f"{res.ref} (managed by modelarts-operator)"))
+    wait_for(lambda: stack.api.get_model(model_id).model_status == "published", 30, 0.05, "the model to be published")
+    case.notes["model"] = model_id
+    case.notes["service"] = stack.api.create_service(desired(res, model_id))
+
+
+def deleted_behind_the_back(case: Case) -> None:
+    case.notes["old_service"] = case.status["serviceId"]
+    case.stack.api.delete_service(case.notes["old_service"])
+    wait_for(lambda: case.stack.api.find_service(case.status["cloudName"]) is None, 30, 0.05, "the service to go")
+
+
+def rolled_over_to(job: str):
+    def step(case: Case) -> None:
+        case.notes["old_model"] = case.status["modelId"]
+        case.notes["service"] = case.status["serviceId"]
+        case.stack.patch_spec(SERVICE, case.name, {"trainingJobRef": {"name": job}})
+    return step
+
+
+# --- checks -------------------------------------------------------------------------------------------
+
+
+def running(case: Case) -> None:
+    status = case.status
+    reasons = case.run.ready_reasons  # Importing may be over before the first look
+    assert reasons[-2:] == ["Deploying", "Running"] and set(reasons) <= {"Importing", "Deploying", "Running"}, reasons
+    assert all(step.outcome.requeue is Requeue.FAST for step in case.run.steps[:-1])
+    assert status["modelSource"] == source_of(case, "train-a")
+    assert status["modelStatus"] == "published" and status["phase"] == "running" and status["instanceCount"] == 1
+    service = case.stack.api.get_service(status["serviceId"])
+    assert service.status == "running" and service.config[0].model_id == status["modelId"]
+
+
+def stays_stable(case: Case) -> None:
+    """A running service reconciled again: no status write, no event, one ModelArts GET (the service),
+    neither the TrainingJob nor the model read again, no OBS call."""
+    assert not case.run.steps[0].written
+    with case.stack.cloud_calls() as calls:
+        step = case.stack.reconcile(SERVICE, case.name)
+    assert not step.written and not step.events
+    assert step.outcome.requeue is Requeue.STABLE
+    assert calls == {"modelarts": 1, "obs": 0}, calls
+
+
+def adopted(case: Case) -> None:
+    assert (case.status["modelId"], case.status["serviceId"]) == (case.notes["model"], case.notes["service"])
+
+
+def redeployed(case: Case) -> None:
+    assert case.status["serviceId"] != case.notes["old_service"]
+    assert case.run.warnings("CloudResourceMissing")
+
+
+def rolled_over(case: Case) -> None:
+    status = case.status
+    assert status["modelSource"] == source_of(case, "train-b")
+    assert status["modelId"] != case.notes["old_model"] and status["serviceId"] == case.notes["service"]
+    assert not status.get("previousModelId")
+    assert status["modelGeneration"] == case.get()["metadata"]["generation"] == 2
+    assert none_if_gone(lambda: case.stack.api.get_model(case.notes["old_model"])) is None
+    replaced = [m for _, reason, m in case.run.events if reason == "ModelReplaced"]
+    assert replaced == [f"service runs model {status['modelId']}; deleted the previous model {case.notes['old_model']}"]
+    # the old model went only once the service ran the new one
+    [when] = [step for step in case.run.steps if any(reason == "ModelReplaced" for _, reason, _ in step.events)]
+    assert when.status["phase"] == "running" and any(
+        reason == "Updating" for step in case.run.steps[:case.run.steps.index(when)] for _, reason, _ in step.events)
+
+
+def dependency_failed(case: Case) -> None:
+    message = case.run.last.ready["message"]
+    assert "train-failed" in message and "Failed" in message
+    step = case.stack.reconcile(SERVICE, case.name)  # stable while it stays so: no write, no event again
+    assert not step.written and not step.events
+
+
+def finalized(case: Case) -> None:
+    status = case.status
+    waits, events = case.stack.finalize(SERVICE, case.name)
+    assert waits >= 1, "the service is deleted, then the finalizer waits until it is gone"
+    assert ("Normal", "Deleted", f"deleted service {status['serviceId']} and 1 model(s)") in events
+    assert case.counts() == {}
+
+
+RUNNING = dict(reason="Running", ready="True", requeue=Requeue.STABLE, cloud={"models": 1, "services": 1},
+               status=("modelId", "serviceId", "cloudName", "endpoint", "modelSource", "modelGeneration"))
+
+SCENARIOS = [
+    Scenario("created", spec(), expect=Expect(**RUNNING, events=frozenset({"ModelImport", "Deploying", "Running"}),
+                                              no_events=frozenset({"Adopted"}), check=running)),
+    Scenario("stable", spec(), given=(to_ready,), expect=Expect(**RUNNING, check=stays_stable)),
+    Scenario("adopted-after-lost-answer", spec(), given=(lost_create_answers,), created_by_given=True,
+             expect=Expect(**RUNNING, events=frozenset({"Adopted"}), check=adopted)),
+    Scenario("deleted-behind-the-back", spec(), given=(to_ready, deleted_behind_the_back),
+             expect=Expect(**RUNNING, events=frozenset({"CloudResourceMissing", "Deploying"}), check=redeployed)),
+    Scenario("roll-over", spec(), given=(to_ready, rolled_over_to("train-b")),
+             expect=Expect(**RUNNING, events=frozenset({"ModelImport", "Updating", "ModelReplaced"}),
+                           check=rolled_over)),
+    Scenario("dependency-failed", spec("train-failed"),
+             expect=Expect(reason="DependencyFailed", ready="False", requeue=Requeue.STABLE, cloud={},
+                           events=frozenset({"DependencyFailed"}), check=dependency_failed)),
+    Scenario("waiting-for-dependency", spec("train-later"),
+             expect=Expect(reason="WaitingForDependency", ready="False", requeue=Requeue.FAST, cloud={},
+                           no_events=frozenset({"WaitingForDependency"}))),
+    Scenario("faults-20-percent", spec(), given=(faults(0.1, 0.1),), timeout=60, expect=Expect(**RUNNING)),
+    Scenario("finalized", spec(), given=(to_ready,), expect=Expect(**RUNNING, check=finalized)),
+]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
+def test_service(stack, scenario):
+    run_scenario(stack, SERVICE, scenario, f"svc-{scenario.id}")
