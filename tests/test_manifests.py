@@ -37,7 +37,8 @@ def test_rbac_has_no_wildcards_and_covers_the_resources():
         assert ("modelarts.mlops.dev", kind.plural) in granted
         assert ("modelarts.mlops.dev", f"{kind.plural}/status") in granted
     secrets_rule = next(r for r in role["rules"] if "secrets" in r["resources"])
-    assert secrets_rule["verbs"] == ["get"]
+    assert secrets_rule["resources"] == ["secrets"]
+    assert secrets_rule["verbs"] == ["get", "patch"]  # read, and the in-use finalizer; never list or delete
 
 
 def test_deployment_is_hardened():

@@ -135,9 +135,6 @@ class TrainingJobController(KindController):
             job = none_if_gone(lambda: cloud.modelarts.get_training_job(status.job_id))
             if job is None:
                 # Re-running training would cost money and give another model: report, do not recreate.
-                if not any(c.type == "Ready" and c.reason == Reason.CLOUD_RESOURCE_MISSING for c in status.conditions):
-                    outcome.event("CloudResourceMissing", f"training job {status.job_id} was deleted outside the "
-                                  "operator", warning=True)
                 outcome.conditions = [not_ready(Reason.CLOUD_RESOURCE_MISSING,
                                                 f"training job {status.job_id} no longer exists in ModelArts; "
                                                 "delete this TrainingJob and create a new one"), synced()]
