@@ -27,6 +27,7 @@ import pytest
 import yaml
 from kubebackend import KubeEndpoint
 
+from modelarts_operator.api.conditions import TERMINAL_REASONS, find_condition
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
 from modelarts_operator.local.cloud import LocalCloud
 from modelarts_operator.local.kube.server import LocalKube
@@ -41,19 +42,12 @@ SECRET = "modelarts-credentials"
 BUCKET = "test-modelarts"
 PUBLIC_MNIST = "obs://modelarts-cnnorth1-market-dataset/dataset-market/Mnist-Data-Set/"
 SMALL_TRAINING = {"epochs": "1", "train_limit": "2000"}
-TERMINAL = {"Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec", "CloudResourceMissing", "Stopped",
-            "DependencyFailed"}
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def ready_condition(obj: dict | None) -> dict:
-    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
-    return next((c for c in conditions if c.get("type") == "Ready"), {})
 
 
 class OperatorStack:
@@ -132,9 +126,9 @@ class OperatorStack:
 
         def check():
             obj = self.get(kind, name)
-            cond = ready_condition(obj)
+            cond = find_condition((obj or {}).get("status"))
             last.update(obj=obj)
-            if fail_on_terminal and cond.get("status") == "False" and cond.get("reason") in TERMINAL:
+            if fail_on_terminal and cond.get("status") == "False" and cond.get("reason") in TERMINAL_REASONS:
                 raise AssertionError(f"{kind} {name} is {cond['reason']}: {cond.get('message')}")
             if cond.get("status") == status and (reason is None or cond.get("reason") == reason):
                 return obj
