@@ -9,14 +9,15 @@ import time
 from pathlib import Path
 
 from modelarts_operator import mnist
-from modelarts_operator.api.conditions import TERMINAL_REASONS
+from modelarts_operator.api.conditions import TERMINAL_REASONS, find_condition
+from modelarts_operator.api.kinds import KINDS
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
 from modelarts_operator.cloud.predict import predict
 from modelarts_operator.local import PROJECT_ROOT as ROOT
 from modelarts_operator.local.stack import Stack, StackError
 
 SAMPLES = ROOT / "manifests" / "overlays" / "local-stack"
-ORDER = ("MnistDataset", "ModelArtsAlgorithm", "TrainingJob", "ModelArtsService")
+ORDER = tuple(kind.kind for kind in KINDS)  # in dependency order
 
 
 def resources(stack: Stack) -> list[dict]:
@@ -25,7 +26,7 @@ def resources(stack: Stack) -> list[dict]:
 
 
 def ready_condition(obj: dict) -> dict:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+    return find_condition(obj.get("status"), "Ready")
 
 
 def progress_line(items: list[dict], elapsed: float) -> str:
