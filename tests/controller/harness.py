@@ -24,7 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from modelarts_operator.api.common import API_VERSION, GROUP, VERSION
-from modelarts_operator.api.conditions import TERMINAL_REASONS
+from modelarts_operator.api.conditions import TERMINAL_REASONS, find_condition
 from modelarts_operator.api.kinds import KINDS, Kind
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
@@ -95,7 +95,7 @@ def job_spec(name: str, algorithm: str, **spec: Any) -> dict[str, Any]:
 
 
 def ready_of(obj: dict | None) -> dict:
-    return next((c for c in ((obj or {}).get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
+    return find_condition((obj or {}).get("status"), "Ready")
 
 
 @dataclass

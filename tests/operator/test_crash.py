@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from modelarts_operator.api.conditions import is_ready
+
 pytestmark = pytest.mark.slow
 
 CRASH = {"MODELARTS_OPERATOR_CRASH_AFTER_CREATE": "algorithm,trainingjob,model,service"}
@@ -16,8 +18,7 @@ ORDER = [("mnistdataset", "mnist"), ("modelartsalgorithm", "mnist-tensorflow"), 
 
 def all_ready(stack) -> bool:
     items = stack.items()
-    ready = [o for o in items if any(c["type"] == "Ready" and c["status"] == "True"
-                                     for c in (o.get("status") or {}).get("conditions") or [])]
+    ready = [o for o in items if is_ready(o.get("status"))]
     return len(items) == 4 and len(ready) == 4
 
 
@@ -61,7 +62,7 @@ def test_service_deleted_behind_the_back_is_recreated(stack):
     def redeployed():
         obj = stack.get("modelartsservice", "mnist-service")
         status = obj["status"]
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status["conditions"])
+        ready = is_ready(status)
         return obj if ready and status["serviceId"] != old["serviceId"] else None
 
     new = stack.wait_for(redeployed, 90, "the service to be deployed again")["status"]

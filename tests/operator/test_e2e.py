@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from modelarts_operator import mnist
+from modelarts_operator.api.conditions import find_condition
 from modelarts_operator.cloud.predict import predict
 
 pytestmark = pytest.mark.slow
@@ -88,7 +89,7 @@ def test_end_to_end(stack, mnist_dir):
         assert len(said) == 1, f"{name}: {reason} said {len(said)} times (polls must not repeat it)"
     for obj in stack.items():  # every status describes the current spec and the last reconcile succeeded
         assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"], obj["metadata"]["name"]
-        synced = next(c for c in obj["status"]["conditions"] if c["type"] == "Synced")
+        synced = find_condition(obj["status"], "Synced")
         assert synced["status"] == "True", (obj["metadata"]["name"], synced)
 
     image, label = first_test_image(mnist_dir)
@@ -108,4 +109,4 @@ def test_no_secret_in_logs_events_or_status(stack):
 
 
 def ready_reason(obj: dict) -> str | None:
-    return next((c["reason"] for c in obj["status"]["conditions"] if c["type"] == "Ready"), None)
+    return find_condition(obj["status"], "Ready").get("reason")

@@ -10,6 +10,7 @@ import secrets
 
 import pytest
 
+from modelarts_operator.api.conditions import find_condition
 from modelarts_operator.cloud import CloudError, ErrorKind
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,7 @@ SLEEPING = 'import time\nprint("sleeping", flush=True)\ntime.sleep(600)\n'
 
 
 def ready(obj: dict | None) -> dict:
-    return next((c for c in ((obj or {}).get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+    return find_condition((obj or {}).get("status"), "Ready")
 
 
 def warnings(stack, name: str, reason: str) -> list[dict]:
