@@ -43,6 +43,7 @@ def wait_until_ready(stack: Stack, timeout: float) -> list[dict]:
     """Print a progress line on every change until all four are Ready; fail fast on a terminal reason."""
     started, last = time.monotonic(), ""
     while True:
+        stack.assert_alive()  # a dead operator or emulator is said at once, not after the timeout
         items = resources(stack)
         line = progress_line(items, time.monotonic() - started)
         if line.split("] ", 1)[1] != last:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -141,19 +142,27 @@ class Stack:
             "metadata": {"name": SECRET_NAME, "namespace": self.namespace}, "stringData": credentials}))
 
     def start_operator(self, poll_fast: float = 2.0) -> None:
+        # A port chosen free at start: a fixed one may be another process's, which would answer the probe.
+        liveness = f"http://127.0.0.1:{free_port()}/healthz"
         process = self._spawn("operator", ["run", "--namespace", self.namespace, "--standalone",
-                                           "--liveness", "http://127.0.0.1:18080/healthz",
-                                           "--poll-fast", str(poll_fast), "--poll-slow", "30"],
+                                           "--liveness", liveness, "--poll-fast", str(poll_fast), "--poll-slow", "30"],
                               env={"KUBECONFIG": str(self.operator_kubeconfig.resolve())})
 
         def live() -> bool:
             try:
-                with urllib.request.urlopen("http://127.0.0.1:18080/healthz", timeout=2) as response:
+                with urllib.request.urlopen(liveness, timeout=2) as response:
                     return response.status == 200
             except OSError:
                 return False
 
         self._wait("operator", live, process)
+
+    def assert_alive(self) -> None:
+        """Every component `up` started still runs; else a StackError with the dead one's log tail."""
+        for name, pid in self._pids().items():
+            if _gone(pid):
+                lines = self.log(name).read_text(errors="replace").splitlines()[-15:] if self.log(name).exists() else []
+                raise StackError(f"{name} (pid {pid}) exited; the end of {self.log(name)}:\n" + "\n".join(lines))
 
     def up(self) -> dict:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -183,6 +192,12 @@ class Stack:
             if not quiet:
                 print(f"stopped {name} (pid {pid})")
         self.pids_file.unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _gone(pid: int) -> bool:
