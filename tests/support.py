@@ -57,3 +57,18 @@ def local_cloud() -> Iterator[Any]:
 
     with LocalCloud(max_running_jobs=1) as cloud:
         yield cloud
+
+
+# Training code as ConfigMap files (no TensorFlow): each job takes about a second in the local cloud.
+QUICK = """\
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--train_url")
+args, unknown = parser.parse_known_args()
+os.makedirs(args.train_url, exist_ok=True)
+with open(os.path.join(args.train_url, "result.txt"), "w") as f:
+    f.write("ok\\n")
+print("quick training done", unknown)
+"""
+FAILING = 'import sys\nprint("about to fail on purpose", flush=True)\nsys.exit(3)\n'
+SLEEPING = 'import time\nprint("sleeping", flush=True)\ntime.sleep(600)\n'

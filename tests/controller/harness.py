@@ -34,26 +34,13 @@ from modelarts_operator.controller.registry import BY_KIND
 from modelarts_operator.controller.runner import Runner, parse
 from modelarts_operator.controller.settings import FINALIZER, Settings
 from modelarts_operator.local.cloud import LocalCloud
-from support import FAST_RETRIES
+from support import FAILING, FAST_RETRIES, QUICK, SLEEPING  # noqa: F401 - scenarios import the boot files from here
 
 SECRET = "modelarts-credentials"
 BUCKET = "ctl-test"
 INPUT = f"obs://{BUCKET}/input/"
 KIND_BY_NAME = {kind.kind: kind for kind in KINDS}
 
-# Training code as ConfigMap files (no TensorFlow): each job takes about a second in the local cloud.
-QUICK = """\
-import argparse, os
-parser = argparse.ArgumentParser()
-parser.add_argument("--train_url")
-args, unknown = parser.parse_known_args()
-os.makedirs(args.train_url, exist_ok=True)
-with open(os.path.join(args.train_url, "result.txt"), "w") as f:
-    f.write("ok\\n")
-print("quick training done", unknown)
-"""
-FAILING = 'import sys\nprint("about to fail on purpose", flush=True)\nsys.exit(3)\n'
-SLEEPING = 'import time\nprint("sleeping", flush=True)\ntime.sleep(600)\n'
 # Writes a servable model package without TensorFlow: config.json of model_type Custom and the inference
 # code that comes with it in the ConfigMap (service.py), so a service deploys in about a second.
 PACKAGING = """\

@@ -12,24 +12,13 @@ import pytest
 
 from modelarts_operator.api.conditions import find_condition
 from modelarts_operator.cloud import CloudError, ErrorKind
+from support import FAILING, QUICK, SLEEPING
 
 pytestmark = pytest.mark.slow
 
 MAX_RUNNING_JOBS = 2  # read by the stack fixture: a sleeping job must not hold up the others
 BAD_SK = "bad" + secrets.token_urlsafe(30)
 
-QUICK = """\
-import argparse, os
-parser = argparse.ArgumentParser()
-parser.add_argument("--train_url")
-args, unknown = parser.parse_known_args()
-os.makedirs(args.train_url, exist_ok=True)
-with open(os.path.join(args.train_url, "result.txt"), "w") as f:
-    f.write("ok\\n")
-print("quick training done", unknown)
-"""
-FAILING = 'import sys\nprint("about to fail on purpose", flush=True)\nsys.exit(3)\n'
-SLEEPING = 'import time\nprint("sleeping", flush=True)\ntime.sleep(600)\n'
 
 
 def ready(obj: dict | None) -> dict:

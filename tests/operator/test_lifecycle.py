@@ -10,11 +10,12 @@ import json
 import pytest
 import yaml
 
+from support import SLEEPING
+
 pytestmark = pytest.mark.slow
 
 MAX_RUNNING_JOBS = 2  # the sleeping job must not hold up the pipeline's job
 SECRET_FINALIZER = "modelarts.mlops.dev/in-use"
-SLEEPING = 'import time\nprint("sleeping", flush=True)\ntime.sleep(600)\n'
 
 
 def secret_finalizers(stack) -> list[str] | None:
