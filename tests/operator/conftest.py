@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -29,6 +28,7 @@ from kubebackend import KubeEndpoint
 
 from modelarts_operator.api.conditions import TERMINAL_REASONS, find_condition
 from modelarts_operator.cloud import CloudCredentials, ModelArtsApi, ObsStore, ObsUrl
+from modelarts_operator.local import free_port
 from modelarts_operator.local.cloud import LocalCloud
 from modelarts_operator.local.kube.server import LocalKube
 from modelarts_operator.local.realkube import operator_user
@@ -42,12 +42,6 @@ SECRET = "modelarts-credentials"
 BUCKET = "test-modelarts"
 PUBLIC_MNIST = "obs://modelarts-cnnorth1-market-dataset/dataset-market/Mnist-Data-Set/"
 SMALL_TRAINING = {"epochs": "1", "train_limit": "2000"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class OperatorStack:

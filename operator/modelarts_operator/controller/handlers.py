@@ -52,7 +52,8 @@ def _register_kind(registry: kopf.OperatorRegistry, runner: Runner, settings: Se
     kind = controller.kind.kind
 
     def state(memo: kopf.Memo) -> tuple[asyncio.Event, threading.Lock]:
-        """The object's wake-up event and lock (its per-object memo lives as long as the object)."""
+        """The object's wake-up event and lock (its per-object memo lives as long as the object).
+        An asyncio.Event binds to no loop until awaited, so the finalizer's thread may create it too."""
         if "wake" not in memo:
             memo["wake"], memo["lock"] = asyncio.Event(), threading.Lock()
         return memo["wake"], memo["lock"]
@@ -84,12 +85,9 @@ def _register_kind(registry: kopf.OperatorRegistry, runner: Runner, settings: Se
     @kopf.on.delete(*resource, registry=registry, id="finalize")
     def cleanup(body, memo: kopf.Memo, **_):
         try:
-            runner.finalize(kind, dict(body), _poster(body), state_lock(memo))
+            runner.finalize(kind, dict(body), _poster(body), state(memo)[1])
         except RetryLater as exc:
             raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
-
-    def state_lock(memo: kopf.Memo) -> threading.Lock:
-        return memo.get("lock") or memo.setdefault("lock", threading.Lock())
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> Runner:

@@ -8,6 +8,14 @@ docs/architecture.md); only `cli.py` does, lazily. It needs the `[local]` extra,
 project for the manifests and `tools/kube/`.
 """
 
+import socket
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]  # the checkout: manifests/, tools/kube/
+
+
+def free_port() -> int:
+    """A loopback port free now: every component of the local stack takes one at start (none is fixed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from modelarts_operator.local import PROJECT_ROOT as ROOT
+from modelarts_operator.local import free_port
 
 BUILD_SCRIPT = ROOT / "tools" / "kube" / "build.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
@@ -59,12 +59,6 @@ def binaries_dir() -> Path:
 
 def missing_binaries(folder: Path) -> list[str]:
     return [name for name in BINARIES if not os.access(folder / name, os.X_OK)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def operator_user() -> str:

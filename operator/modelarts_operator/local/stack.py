@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelarts_operator import data
+from modelarts_operator.local import free_port
 
 SECRET_NAME = "modelarts-credentials"
 
@@ -192,12 +192,6 @@ class Stack:
             if not quiet:
                 print(f"stopped {name} (pid {pid})")
         self.pids_file.unlink(missing_ok=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _gone(pid: int) -> bool:
