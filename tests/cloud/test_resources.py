@@ -11,7 +11,7 @@ from modelarts_operator.cloud import ModelArtsApi
 from modelarts_operator.cloud import modelarts as modelarts_package
 from modelarts_operator.cloud.errors import MODELARTS_CODES, ErrorKind, register_codes
 from modelarts_operator.cloud.modelarts import algorithms, services, training, transport
-from modelarts_operator.cloud.obs import ObsUrl, next_version
+from modelarts_operator.cloud.obs import ObsUrl
 from modelarts_operator.cloud.resources import (
     AlgorithmSpec,
     JobPhase,
@@ -88,11 +88,6 @@ def test_output_tolerates_odd_answers():
     assert answer.output("empty") is None
     assert answer.output_version("noslash") == "V0012"
     assert answer.output("bad") is None
-
-
-def test_next_version():
-    assert next_version([]) == "V0001"
-    assert next_version(["V0001", "V0003", "notes", "V12", "V00001", "v0009"]) == "V0004"
 
 
 # --- OBS locations in specs --------------------------------------------------------------------

@@ -34,7 +34,7 @@ def training_jobs(stack) -> dict[str, dict]:
     stack.code_algorithm("algo-packaging", {"train.py": PACKAGING, "service.py": SERVICE_CODE})
     stack.code_algorithm("algo-failing", {"train.py": FAILING})
     jobs = {name: stack.ready_object(TRAINING_JOB, name, job_spec(name, "algo-packaging"))
-            for name in ("train-a", "train-b")}
+            for name in ("train-a", "train-b", "train-gone")}
     jobs["train-failed"] = stack.ready_object(TRAINING_JOB, "train-failed", job_spec("train-failed", "algo-failing"),
                                               reason="Failed")
     return jobs
@@ -67,6 +67,13 @@ def deleted_behind_the_back(case: Case) -> None:
     case.notes["old_service"] = case.status["serviceId"]
     case.stack.api.delete_service(case.notes["old_service"])
     wait_for(lambda: case.stack.api.find_service(case.status["cloudName"]) is None, 30, 0.05, "the service to go")
+
+
+def job_deleted_then_rescaled(case: Case) -> None:
+    """The source TrainingJob is deleted (with its output folder), then the service is rescaled."""
+    case.notes["model"], case.notes["service"] = case.status["modelId"], case.status["serviceId"]
+    case.stack.finalize(TRAINING_JOB, "train-gone")
+    case.stack.patch_spec(SERVICE, case.name, {"instanceCount": 2})
 
 
 def rolled_over_to(job: str):
@@ -104,6 +111,7 @@ def stays_stable(case: Case) -> None:
 
 def adopted(case: Case) -> None:
     assert (case.status["modelId"], case.status["serviceId"]) == (case.notes["model"], case.notes["service"])
+    assert not case.status["pendingCreates"]
 
 
 def redeployed(case: Case) -> None:
@@ -116,7 +124,7 @@ def rolled_over(case: Case) -> None:
     assert status["modelSource"] == source_of(case, "train-b")
     assert status["modelId"] != case.notes["old_model"] and status["serviceId"] == case.notes["service"]
     assert not status.get("previousModelId")
-    assert status["modelGeneration"] == case.get()["metadata"]["generation"] == 2
+    assert status["modelOrigin"] == "TrainingJob train-b" and not status["pendingCreates"]
     assert none_if_gone(lambda: case.stack.api.get_model(case.notes["old_model"])) is None
     replaced = [m for _, reason, m in case.run.events if reason == "ModelReplaced"]
     assert replaced == [f"service runs model {status['modelId']}; deleted the previous model {case.notes['old_model']}"]
@@ -124,6 +132,25 @@ def rolled_over(case: Case) -> None:
     [when] = [step for step in case.run.steps if any(reason == "ModelReplaced" for _, reason, _ in step.events)]
     assert when.status["phase"] == "running" and any(
         reason == "Updating" for step in case.run.steps[:case.run.steps.index(when)] for _, reason, _ in step.events)
+
+
+def rescaled_without_its_job(case: Case) -> None:
+    status = case.status
+    assert case.stack.get(TRAINING_JOB, "train-gone") is None
+    assert (status["modelId"], status["serviceId"]) == (case.notes["model"], case.notes["service"])
+    assert status["instanceCount"] == 2 and status["modelOrigin"] == "TrainingJob train-gone"
+    assert "WaitingForDependency" not in case.run.ready_reasons, case.run.ready_reasons
+
+
+def keeps_serving(case: Case) -> None:
+    """The new source is not Ready yet: the service stays Ready on its model and says why it waits."""
+    status = case.status
+    assert (status["modelId"], status["serviceId"]) == (case.notes["old_model"], case.notes["service"])
+    assert status["modelOrigin"] == "TrainingJob train-a"
+    assert "not rolled over yet" in case.run.last.ready["message"] and "train-later" in case.run.last.ready["message"]
+    synced = case.run.last.after["status"]["conditions"]
+    assert any(c["type"] == "Synced" and c["message"].startswith("waiting:") for c in synced)
+    assert set(case.run.ready_reasons) == {"Running"}, case.run.ready_reasons
 
 
 def dependency_failed(case: Case) -> None:
@@ -142,7 +169,7 @@ def finalized(case: Case) -> None:
 
 
 RUNNING = dict(reason="Running", ready="True", requeue=Requeue.STABLE, cloud={"models": 1, "services": 1},
-               status=("modelId", "serviceId", "cloudName", "endpoint", "modelSource", "modelGeneration"))
+               status=("modelId", "serviceId", "cloudName", "endpoint", "modelSource", "modelOrigin"))
 
 SCENARIOS = [
     Scenario("created", spec(), expect=Expect(**RUNNING, events=frozenset({"ModelImport", "Deploying", "Running"}),
@@ -155,6 +182,11 @@ SCENARIOS = [
     Scenario("roll-over", spec(), given=(to_ready, rolled_over_to("train-b")),
              expect=Expect(**RUNNING, events=frozenset({"ModelImport", "Updating", "ModelReplaced"}),
                            check=rolled_over)),
+    Scenario("job-deleted-then-rescaled", spec("train-gone"), given=(to_ready, job_deleted_then_rescaled),
+             expect=Expect(**RUNNING, events=frozenset({"Updating"}), check=rescaled_without_its_job)),
+    Scenario("new-source-not-ready", spec(), given=(to_ready, rolled_over_to("train-later")),
+             expect=Expect(**{**RUNNING, "requeue": Requeue.FAST}, no_events=frozenset({"WaitingForDependency"}),
+                           check=keeps_serving)),
     Scenario("dependency-failed", spec("train-failed"),
              expect=Expect(reason="DependencyFailed", ready="False", requeue=Requeue.STABLE, cloud={},
                            events=frozenset({"DependencyFailed"}), check=dependency_failed)),
@@ -169,3 +201,31 @@ SCENARIOS = [
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
 def test_service(stack, scenario):
     run_scenario(stack, SERVICE, scenario, f"svc-{scenario.id}")
+
+
+def test_lost_answers_are_deleted_without_a_reconcile(stack):
+    """The model and the service were created, their answers lost, and the object deleted before the
+    operator came back: the pending records written before each create lead the finalizer to both."""
+    name = "svc-lost-then-deleted"
+    stack.create(SERVICE, name, spec()(name))
+    res = stack.resource(SERVICE, name)
+    source = source_of(Case(stack, SERVICE, name, {}), "train-a")
+    model_id = stack.api.create_model(ModelSpec(name=model_name(res, source), source_location=source,
+                                                description=f"{res.ref} (managed by modelarts-operator)"))
+    wait_for(lambda: stack.api.get_model(model_id).model_status == "published", 30, 0.05, "the model to be published")
+    stack.api.create_service(desired(res, model_id))
+    stack.ctx.kube.patch_status(SERVICE, stack.namespace, name, {"pendingCreates": [
+        res.pending("model", model_name(res, source)), res.pending("service")]})
+    assert stack.cloud_counts(SERVICE, name) == {"models": 1, "services": 1}
+
+    waits, events = stack.finalize(SERVICE, name)
+    assert stack.cloud_counts(SERVICE, name) == {}
+    assert any(reason == "Deleted" and "1 model(s)" in message for _, reason, message in events), events
+
+
+def test_nothing_recorded_nothing_pending_needs_no_credentials(stack):
+    """An object that never created anything is deleted without reading its (missing) Secret."""
+    name = "svc-never-created"
+    stack.create(SERVICE, name, spec(credentialsSecret="no-such-secret")(name))
+    waits, events = stack.finalize(SERVICE, name)
+    assert waits == 0 and ("Normal", "Deleted", "deleted service (none) and 0 model(s)") in events

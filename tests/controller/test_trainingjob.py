@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from controller.harness import (
+    BUCKET,
     FAILING,
     INPUT,
     PACKAGING,
@@ -25,6 +26,7 @@ from controller.harness import (
 from modelarts_operator.api.kinds import ALGORITHM, TRAINING_JOB
 from modelarts_operator.cloud import ObsUrl
 from modelarts_operator.cloud.resources import TrainingJobSpec
+from modelarts_operator.cloud.versions import CLAIM_PREFIX, reserve_version
 from modelarts_operator.controller.context import Requeue
 
 
@@ -42,6 +44,10 @@ def algorithms(stack) -> dict[str, dict]:
     body["spec"]["bootFile"] = "train.sh"
     assert stack.reconcile_body(ALGORITHM, body).reason == "InvalidSpec"
     return made
+
+
+def claim(case: Case) -> str:
+    return CLAIM_PREFIX + case.get()["metadata"]["uid"]
 
 
 def spec(algorithm: str = "algo-quick", **extra):
@@ -82,8 +88,9 @@ def completed(case: Case) -> None:
     assert status["version"] == "V0001" and status["phase"] == "Completed"
     assert status["outputPath"] == case.spec["output"]["obsPath"] + "V0001/"
     assert "quick training done" in status["logTail"]
-    assert case.stack.object_names(status["outputPath"]) == ["result.txt"]
+    assert case.stack.object_names(status["outputPath"]) == [claim(case), "result.txt"]
     assert case.stack.api.get_training_job(status["jobId"]).name == status["cloudName"]
+    assert not status["pendingCreates"]
 
 
 def stays_stable(case: Case) -> None:
@@ -147,7 +154,7 @@ def finalized(case: Case) -> None:
     waits, events = case.stack.finalize(TRAINING_JOB, case.name)
     assert waits >= 1, "a job is deleted, then the finalizer waits until it is gone"
     summary = next(message for _, reason, message in events if reason == "Deleted")
-    assert summary == f"deleted training job {status['jobId']} and 1 output objects"
+    assert summary == f"deleted training job {status['jobId']} and 2 output objects"  # result.txt and the claim
     assert case.counts() == {}
     assert case.stack.object_names(case.spec["output"]["obsPath"]) == []
 
@@ -157,7 +164,7 @@ def finalized_while_running(case: Case) -> None:
     assert case.stack.api.get_training_job(status["jobId"]).phase == "Running"
     waits, events = case.stack.finalize(TRAINING_JOB, case.name)
     assert waits >= 2, "stop, wait for the end, delete, wait until gone"
-    assert ("Normal", "Deleted", f"deleted training job {status['jobId']} and 0 output objects") in events
+    assert ("Normal", "Deleted", f"deleted training job {status['jobId']} and 1 output objects") in events  # the claim
     assert case.counts() == {}
 
 
@@ -200,3 +207,40 @@ SCENARIOS = [
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
 def test_training_job(stack, scenario):
     run_scenario(stack, TRAINING_JOB, scenario, f"tj-{scenario.id}")
+
+
+def test_jobs_sharing_an_output_folder_own_their_versions(stack):
+    """Two jobs with one output folder, created together: distinct versions, and deleting one leaves
+    the other's model and its Ready."""
+    shared = f"obs://{BUCKET}/output/shared/"
+    names = ("tj-shared-a", "tj-shared-b")
+    for name in names:
+        stack.create(TRAINING_JOB, name, job_spec(name, "algo-quick", output={"name": "train_url", "obsPath": shared}))
+    for name in names:
+        stack.reconcile_to(TRAINING_JOB, name, "Completed", Requeue.TERMINAL)
+    a, b = (stack.get(TRAINING_JOB, name)["status"] for name in names)
+    assert {a["version"], b["version"]} == {"V0001", "V0002"}
+    stack.finalize(TRAINING_JOB, "tj-shared-a")
+    assert stack.object_names(a["outputPath"]) == []
+    assert "result.txt" in stack.object_names(b["outputPath"])
+    assert stack.reconcile(TRAINING_JOB, "tj-shared-b").ready["status"] == "True"
+
+
+def test_lost_answer_then_deleted_leaves_nothing(stack):
+    """The version was reserved and the job created, both answers lost, and the object deleted before the
+    operator came back: the pending record leads the finalizer to the job and to this job's version."""
+    name = "tj-lost-then-deleted"
+    stack.create(TRAINING_JOB, name, job_spec(name, "algo-sleeping"))
+    res = stack.resource(TRAINING_JOB, name)
+    output = ObsUrl.parse(res.spec.output.obs_path)
+    version = reserve_version(stack.obs, output, res.uid)
+    algorithm = stack.get(ALGORITHM, "algo-sleeping")["status"]["algorithmId"]
+    stack.api.create_training_job(TrainingJobSpec(
+        name=res.cloud_name, algorithm_id=algorithm, inputs={"data_url": ObsUrl.parse(INPUT).api_path},
+        outputs={"train_url": output.join(version).folder().api_path}, description=f"{res.ref} (managed by modelarts-operator)"))
+    stack.ctx.kube.patch_status(TRAINING_JOB, stack.namespace, name, {"pendingCreates": [res.pending("trainingjob")]})
+
+    waits, events = stack.finalize(TRAINING_JOB, name)
+    assert stack.cloud_counts(TRAINING_JOB, name) == {}
+    assert stack.object_names(str(output)) == []
+    assert any(reason == "Deleted" and "1 output objects" in message for _, reason, message in events), events

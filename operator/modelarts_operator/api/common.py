@@ -58,3 +58,7 @@ class CommonStatus(Schema):
     conditions: list[Condition] = Field([], description="Ready and Synced, with reason and message.")
     cloud_name: str | None = Field(None, description="Deterministic name of the cloud resource (namespace-name-uid).")
     message: str | None = Field(None, description="What is happening now, or what went wrong.")
+    pending_creates: list[str] = Field(
+        [], description="Cloud resources being created (kind/name), recorded before the call and cleared once "
+        "its id is recorded: after a lost answer, deletion finds them by name; with none pending and no id "
+        "recorded, deletion needs no cloud call.")

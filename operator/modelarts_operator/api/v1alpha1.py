@@ -245,8 +245,9 @@ class ModelArtsServiceStatus(CommonStatus):
     model_id: str | None = Field(None, description="The imported model's id.")
     model_status: str | None = Field(None, description="publishing, published or failed.")
     model_source: str | None = Field(None, description="OBS folder the current model was imported from.")
-    model_generation: int | None = Field(None, description="The spec generation whose model the service runs: "
-                                         "until the spec changes, the source TrainingJob is not read again.")
+    model_origin: str | None = Field(None, description="Where the current model came from (TrainingJob <name>, or "
+                                     "modelPath): until spec.trainingJobRef or modelPath changes, the TrainingJob "
+                                     "is not read again, and its later state does not touch the running service.")
     service_id: str | None = Field(None, description="The ModelArts service id.")
     phase: str | None = Field(None, description="ModelArts service status: deploying, running, failed, stopped, ...")
     endpoint: str | None = Field(None, description="The service's access address (POST pictures here).")

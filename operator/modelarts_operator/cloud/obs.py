@@ -1,5 +1,4 @@
-"""OBS through esdk-obs-python: URLs, buckets, idempotent uploads, listing, downloads, prefix deletes; and the
-version folders (V0001, V0002, ...) that training runs write."""
+"""OBS through esdk-obs-python: URLs, buckets, idempotent uploads, listing, downloads, prefix deletes."""
 
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ MULTIPART_THRESHOLD = 64 * 1024 * 1024  # above this, upload in parts (resumable
 PART_SIZE = 16 * 1024 * 1024
 SHA256_META = "sha256"  # user metadata holding the content hash: how a re-run knows to skip a file
 LIST_PAGE = 1000
-VERSION_FOLDER = re.compile(r"V[0-9]{4}")  # a training run's output folder: V0001, V0002, ...
 
 
 @dataclass(frozen=True)
@@ -70,12 +68,6 @@ class ObsUrl:
 
     def __str__(self) -> str:
         return f"obs://{self.bucket}/{self.key}"
-
-
-def next_version(existing_folders: list[str]) -> str:
-    """Training runs write V0001, V0002, ...: the next after the highest present (other names ignored)."""
-    numbers = [int(name[1:]) for name in existing_folders if VERSION_FOLDER.fullmatch(name)]
-    return f"V{max(numbers, default=0) + 1:04d}"
 
 
 @dataclass(frozen=True)

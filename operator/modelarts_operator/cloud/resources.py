@@ -17,7 +17,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
-from modelarts_operator.cloud.obs import VERSION_FOLDER, ObsUrl
+from modelarts_operator.cloud.obs import ObsUrl
+from modelarts_operator.cloud.versions import VERSION_FOLDER
 
 
 class _Answer(BaseModel):

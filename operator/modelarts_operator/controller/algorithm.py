@@ -64,7 +64,8 @@ class AlgorithmController(KindController):
         return version, data
 
     def _upload(self, res: Algorithm, ctx: Context, data: dict[str, str] | None, outcome: Outcome) -> int:
-        """Upload the builtin or ConfigMap code; records every uploaded file (finalize deletes exactly those)."""
+        """Upload the builtin or ConfigMap code. Every file is recorded before it is uploaded: whatever
+        happens next, the finalizer deletes exactly those."""
         if data is None:
             folder = ctx.settings.builtin_code_dir
         else:
@@ -74,16 +75,18 @@ class AlgorithmController(KindController):
             for name, content in data.items():
                 (folder / name).write_text(content)
         code_dir = ObsUrl.parse(res.spec.code.upload_to)
+        files = code_files(folder)
+        recorded = sorted({*files, *res.status.uploaded_files})
+        if recorded != res.status.uploaded_files:
+            res.status.uploaded_files = recorded
+            ctx.checkpoint(res)
         obs = ctx.cloud(res).obs
         obs.ensure_bucket(code_dir.bucket)
         report = obs.upload_folder(folder, code_dir)
         if report.uploaded:
+            ctx.crashpoint("code")
             outcome.event("CodeUploaded", f"{len(report.uploaded)} files ({report.bytes_sent} bytes) to {code_dir}")
-        uploaded = sorted({*report.uploaded, *report.skipped, *res.status.uploaded_files})
-        if uploaded != res.status.uploaded_files:
-            res.status.uploaded_files = uploaded
-            ctx.checkpoint(res)
-        return len(report.uploaded) + len(report.skipped)
+        return len(files)
 
     def reconcile(self, res: Algorithm, ctx: Context) -> Outcome:
         spec, status = res.spec, res.status
@@ -114,10 +117,12 @@ class AlgorithmController(KindController):
                 outcome.event("CloudResourceMissing", f"algorithm {status.algorithm_id} was deleted "
                               "outside the operator; creating it again", warning=True)
         if algorithm is None:
+            ctx.begin_create(res, "algorithm")
             algorithm, created = cloud.modelarts.ensure_algorithm(cloud_spec(res, code_dir))
             if created:
                 ctx.crashpoint("algorithm")
             status.algorithm_id, status.cloud_name = algorithm.id, res.cloud_name
+            res.created("algorithm")
             ctx.checkpoint(res)
             outcome.event("Created" if created else "Adopted", f"algorithm {algorithm.name} ({algorithm.id})")
         with self._lock:
@@ -129,12 +134,12 @@ class AlgorithmController(KindController):
 
     def finalize(self, res: Algorithm, ctx: Context) -> str:
         """Delete the algorithm and the code files the operator uploaded (never an obsPath's code)."""
-        cloud = ctx.cloud(res)
-        algorithm_id = res.cloud_id("algorithm_id", cloud.modelarts.find_algorithm)
+        cloud = ctx.cloud(res)  # credentials are read at the first call: none when there is nothing to delete
+        algorithm_id = res.cloud_id("algorithm_id", "algorithm", cloud.modelarts.find_algorithm)
         if algorithm_id:
             cloud.modelarts.delete_algorithm(algorithm_id)
-        # Exactly the files recorded at upload: the ConfigMap may be gone already (kubectl delete
-        # namespace), and the folder may hold files that are not ours.
+        # Exactly the files recorded before the upload: the ConfigMap may be gone already (kubectl
+        # delete namespace), and the folder may hold files that are not ours.
         names = res.status.uploaded_files
         if res.spec.code.upload_to:
             code_dir = ObsUrl.parse(res.spec.code.upload_to)

@@ -70,11 +70,30 @@ class Resource(Generic[SpecT, StatusT]):
     def ref(self) -> str:
         return f"{self.kind.kind} {self.namespace}/{self.name}"
 
-    def cloud_id(self, field_name: str, find) -> str | None:
-        """The id recorded in status, else the one found by the deterministic name (a crash came first)."""
+    def pending(self, what: str, name: str | None = None) -> str:
+        """The pending-create record of `what` (algorithm, trainingjob, model, service) named `name`."""
+        return f"{what}/{name or self.cloud_name}"
+
+    def is_pending(self, what: str, name: str | None = None) -> bool:
+        return self.pending(what, name) in self.status.pending_creates
+
+    def pending_names(self, what: str) -> list[str]:
+        """The names of every pending create of `what`."""
+        return [p.split("/", 1)[1] for p in self.status.pending_creates if p.startswith(what + "/")]
+
+    def created(self, what: str, name: str | None = None) -> None:
+        """The create's answer is recorded in status: clear its pending record (written by the next checkpoint)."""
+        record = self.pending(what, name)
+        self.status.pending_creates = [p for p in self.status.pending_creates if p != record]
+
+    def cloud_id(self, field_name: str, what: str, find) -> str | None:
+        """The id recorded in status; else, when a create of `what` was pending (its answer was lost),
+        the one found by the deterministic name; else None without asking the cloud."""
         recorded = getattr(self.status, field_name)
         if recorded:
             return recorded
+        if not self.is_pending(what):
+            return None
         found = find(self.cloud_name)
         return found.id if found else None
 
@@ -116,6 +135,14 @@ class Context:
         if patch:
             self.kube.patch_status(resource.kind, resource.namespace, resource.name, patch)
             resource.stored.update(patch)
+
+    def begin_create(self, resource: Resource, what: str, name: str | None = None) -> None:
+        """Record, before a cloud create, that `what` may exist from now on (Crossplane's
+        external-create-pending): a finalizer after a lost answer looks it up by name."""
+        record = resource.pending(what, name)
+        if record not in resource.status.pending_creates:
+            resource.status.pending_creates = [*resource.status.pending_creates, record]
+            self.checkpoint(resource)
 
     @staticmethod
     def crashpoint(what: str) -> None:

@@ -18,6 +18,7 @@ from modelarts_operator.cloud.errors import MODELARTS_CODES, none_if_gone
 from modelarts_operator.cloud.resources import Model, ModelSpec, Service, ServiceSpec, ServiceStatus
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
+from modelarts_operator.controller.errors import DependencyFailed, WaitingForDependency
 from modelarts_operator.controller.references import require_ready
 
 Svc = Resource[ModelArtsServiceSpec, ModelArtsServiceStatus]
@@ -49,6 +50,12 @@ def model_name(res: Svc, source: str) -> str:
     return f"{res.cloud_name[:55]}-{hashlib.sha256(source.encode()).hexdigest()[:8]}"
 
 
+def origin(res: Svc) -> str:
+    """The spec's model source, recorded with the model imported from it."""
+    spec = res.spec
+    return f"TrainingJob {spec.training_job_ref.name}" if spec.training_job_ref else f"modelPath {spec.model_path}"
+
+
 def desired(res: Svc, model_id: str) -> ServiceSpec:
     spec = res.spec
     auto_stop = datetime.timedelta(seconds=parse_duration(spec.auto_stop_after)) if spec.auto_stop_after else None
@@ -76,17 +83,22 @@ class ServiceController(KindController):
         if model_id:
             model = none_if_gone(lambda: cloud.modelarts.get_model(model_id))
             if model is not None:
+                status.model_origin = origin(res)
                 return model
             outcome.event("CloudResourceMissing", f"model {model_id} was deleted outside the operator; importing "
                           "it again", warning=True)
+        name = model_name(res, source)
+        ctx.begin_create(res, "model", name)
         model, created = cloud.modelarts.ensure_model(ModelSpec(
-            name=model_name(res, source), source_location=ObsUrl.parse(source).api_path, source_job_id=job_id,
+            name=name, source_location=ObsUrl.parse(source).api_path, source_job_id=job_id,
             description=f"{res.ref} (managed by modelarts-operator)"))
         if created:
             ctx.crashpoint("model")
         if status.model_id not in (None, model.id):
             status.previous_model_id = status.model_id
         status.model_id, status.model_source, status.model_status = model.id, source, model.model_status
+        status.model_origin = origin(res)
+        res.created("model", name)
         ctx.checkpoint(res)
         outcome.event("ModelImport", f"importing model {model.model_name} ({model.id}) from {source}")
         return model
@@ -99,40 +111,52 @@ class ServiceController(KindController):
                 return service
             outcome.event("CloudResourceMissing", f"service {status.service_id} was deleted outside the "
                           "operator; deploying it again", warning=True)
+        ctx.begin_create(res, "service")
         service, created = cloud.modelarts.ensure_service(desired(res, model_id))
         if created:
             ctx.crashpoint("service")
         status.service_id, status.cloud_name = service.id, res.cloud_name
+        res.created("service")
         ctx.checkpoint(res)
         outcome.event("Deploying" if created else "Adopted", f"service {service.service_name} ({service.id}) with "
                       f"{res.spec.instance_count} x {res.spec.flavor}")
         return service
 
     @staticmethod
-    def _settled(res: Svc) -> bool:
-        """The model for this spec is imported and the service deployed: from here on the service's
-        own state is its readiness, and neither the TrainingJob nor the model is read again until
-        the spec changes (a later failure or deletion of the job does not touch a running service)."""
+    def _serving(res: Svc) -> bool:
+        """A model is imported and the service deployed with it."""
         status = res.status
-        return (status.model_generation == res.generation and status.model_status == "published"
-                and bool(status.model_id and status.service_id) and not status.previous_model_id)
+        return status.model_status == "published" and bool(status.model_id and status.service_id)
+
+    def _settled(self, res: Svc) -> bool:
+        """The model of the spec's source is imported and the service deployed: from here on the
+        service's own state is its readiness, and the TrainingJob is not read again until the source
+        changes (a later failure or deletion of the job, or a rescale, does not touch it)."""
+        status = res.status
+        return self._serving(res) and status.model_origin == origin(res) and not status.previous_model_id
 
     def reconcile(self, res: Svc, ctx: Context) -> Outcome:
         status = res.status
         cloud = ctx.cloud(res)
         outcome = Outcome(requeue=Requeue.FAST)
-        if self._settled(res):
-            model_id = status.model_id
-        else:
-            source, job_id = self._source(res, ctx)
-            model = self._model(res, ctx, source, job_id, outcome)
-            status.model_status = model.model_status
-            waiting = model_condition(model.model_status, model.failed_msg)
-            if waiting is not None:
-                outcome.conditions = [waiting, synced()]
-                outcome.requeue = Requeue.FAST if waiting.reason is Reason.IMPORTING else Requeue.TERMINAL
-                return outcome
-            model_id = model.id
+        held_back: WaitingForDependency | DependencyFailed | None = None
+        model_id = status.model_id
+        if not self._settled(res):
+            try:
+                source, job_id = self._source(res, ctx)
+            except (WaitingForDependency, DependencyFailed) as exc:
+                if not self._serving(res):
+                    raise
+                held_back = exc  # the new source is not ready: keep serving the current model meanwhile
+            else:
+                model = self._model(res, ctx, source, job_id, outcome)
+                status.model_status = model.model_status
+                waiting = model_condition(model.model_status, model.failed_msg)
+                if waiting is not None:
+                    outcome.conditions = [waiting, synced()]
+                    outcome.requeue = Requeue.FAST if waiting.reason is Reason.IMPORTING else Requeue.TERMINAL
+                    return outcome
+                model_id = model.id
 
         service = self._service(res, ctx, model_id, outcome)
         want = desired(res, model_id)
@@ -148,8 +172,6 @@ class ServiceController(KindController):
             status.previous_model_id = None
             outcome.event("ModelReplaced", f"service runs model {model_id}; deleted the previous model {previous}")
 
-        if not changes:
-            status.model_generation = res.generation
         condition = service_condition(service.status, service.progress, service.error_msg)
         if service.status != status.phase:
             outcome.event(service.status.capitalize() or "Deploying", condition.message,
@@ -158,23 +180,34 @@ class ServiceController(KindController):
         status.endpoint = service.access_address or None
         status.instance_count = service.config[0].instance_count if service.config else None
         outcome.conditions = [condition, synced()]
-        if condition.reason.terminal:
+        if held_back is not None:
+            if condition.reason is Reason.RUNNING:
+                condition = ready(Reason.RUNNING, f"service running the model from {status.model_origin}; "
+                                  f"not rolled over yet: {held_back}")
+            outcome.conditions = [condition, synced(f"waiting: {held_back}")]
+            outcome.requeue = Requeue.STABLE if isinstance(held_back, DependencyFailed) else Requeue.FAST
+        elif condition.reason.terminal:
             outcome.requeue = Requeue.TERMINAL
         elif condition.reason is Reason.RUNNING and not changes and not previous:
             outcome.requeue = Requeue.STABLE
         return outcome
 
     def finalize(self, res: Svc, ctx: Context) -> str | None:
-        """Delete the service, wait for it to be gone, then delete its models. None while waiting."""
-        cloud = ctx.cloud(res)
-        service_id = res.cloud_id("service_id", cloud.modelarts.find_service)
+        """Delete the service, wait for it to be gone, then delete its models (those recorded, and those
+        whose import answer was lost). None while waiting."""
+        cloud = ctx.cloud(res)  # credentials are read at the first call: none when there is nothing to delete
+        service_id = res.cloud_id("service_id", "service", cloud.modelarts.find_service)
         if service_id is not None:
             service = none_if_gone(lambda: cloud.modelarts.get_service(service_id))
             if service is not None:
                 if service.status != "deleting":
                     cloud.modelarts.delete_service(service_id)
                 return None
-        models = [m for m in (res.status.model_id, res.status.previous_model_id) if m]
-        for model_id in models:
+        models = {m for m in (res.status.model_id, res.status.previous_model_id) if m}
+        for name in res.pending_names("model"):
+            found = cloud.modelarts.find_model(name)
+            if found is not None:
+                models.add(found.id)
+        for model_id in sorted(models):
             cloud.modelarts.delete_model(model_id)
         return f"deleted service {service_id or '(none)'} and {len(models)} model(s)"

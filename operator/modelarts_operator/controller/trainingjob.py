@@ -12,9 +12,9 @@ from modelarts_operator.api.kinds import ALGORITHM, MNIST_DATASET, TRAINING_JOB
 from modelarts_operator.api.v1alpha1 import JobMetrics, TrainingJobSpec, TrainingJobStatus
 from modelarts_operator.cloud import CloudError, ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, OBS_CODES, none_if_gone
-from modelarts_operator.cloud.obs import next_version
 from modelarts_operator.cloud.resources import TrainingJob
 from modelarts_operator.cloud.resources import TrainingJobSpec as CloudJobSpec
+from modelarts_operator.cloud.versions import find_version, reserve_version
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
 from modelarts_operator.controller.references import require_ready
@@ -54,14 +54,6 @@ def _inputs(res: Job, ctx: Context) -> dict[str, str]:
     return inputs
 
 
-def _existing_versions(res: Job, ctx: Context) -> list[str]:
-    output = ObsUrl.parse(res.spec.output.obs_path)
-    cloud = ctx.cloud(res)
-    if not cloud.obs.bucket_exists(output.bucket):
-        return []
-    return sorted({o.key[len(output.key):].split("/", 1)[0] for o in cloud.obs.list(output)})
-
-
 def running_seconds(job: TrainingJob) -> int:
     """Running time so far: the cloud's duration, and while the job has not ended at least the time since
     it started. A cloud may fill in duration only once a job has ended (the local cloud does): read alone,
@@ -87,30 +79,36 @@ class TrainingJobController(KindController):
     cloud_codes = {**MODELARTS_CODES, **OBS_CODES}
 
     def _create(self, res: Job, ctx: Context, outcome: Outcome) -> TrainingJob:
-        spec = res.spec
+        """Reserve this job's own output version, then create the cloud job writing into it. Both are
+        recorded as pending first: a finalizer after a lost answer finds the job by name and the
+        version by this object's claim."""
+        spec, status = res.spec, res.status
         cloud = ctx.cloud(res)
         algorithm = require_ready(res, ctx, ALGORITHM, spec.algorithm_ref.name)
         inputs = _inputs(res, ctx)
         existing = cloud.modelarts.find_training_job(res.cloud_name)  # created before a crash: adopt it
         if existing is None:
+            ctx.begin_create(res, "trainingjob")
             output = ObsUrl.parse(spec.output.obs_path)
             cloud.obs.ensure_bucket(output.bucket)
-            version = next_version(_existing_versions(res, ctx))
+            status.version = reserve_version(cloud.obs, output, res.uid)
+            status.output_path = str(output.join(status.version).folder())
+            ctx.checkpoint(res)
             job, created = cloud.modelarts.ensure_training_job(CloudJobSpec(
                 name=res.cloud_name, algorithm_id=algorithm["status"]["algorithmId"], inputs=inputs,
-                outputs={spec.output.name: output.join(version).folder().api_path}, parameters=spec.hyperparameters,
-                flavor_id=spec.resources.flavor, node_count=spec.resources.node_count,
-                description=f"{res.ref} (managed by modelarts-operator)",
+                outputs={spec.output.name: ObsUrl.parse(status.output_path).api_path},
+                parameters=spec.hyperparameters, flavor_id=spec.resources.flavor,
+                node_count=spec.resources.node_count, description=f"{res.ref} (managed by modelarts-operator)",
             ))
             if created:
                 ctx.crashpoint("trainingjob")
         else:
             job, created = existing, False
-        status = res.status
         status.job_id, status.cloud_name = job.id, res.cloud_name
         output = job.output(spec.output.name)
         status.version = job.output_version(spec.output.name)
         status.output_path = str(output) if output else None
+        res.created("trainingjob")
         ctx.checkpoint(res)
         outcome.event("Created" if created else "Adopted", f"training job {job.name} ({job.id}) writing "
                       f"{status.output_path or '(no output)'}")
@@ -169,10 +167,10 @@ class TrainingJobController(KindController):
         return outcome
 
     def finalize(self, res: Job, ctx: Context) -> str | None:
-        """Stop a running job and wait for it to end, delete it, then delete its output version folder.
-        Returns None while waiting (the finalizer stays), a summary when done."""
-        cloud = ctx.cloud(res)
-        job_id = res.cloud_id("job_id", cloud.modelarts.find_training_job)
+        """Stop a running job and wait for it to end, delete it, then delete its own output version
+        folder (never another job's). Returns None while waiting (the finalizer stays), a summary when done."""
+        cloud = ctx.cloud(res)  # credentials are read at the first call: none when there is nothing to delete
+        job_id = res.cloud_id("job_id", "trainingjob", cloud.modelarts.find_training_job)
         if job_id is not None:
             job = none_if_gone(lambda: cloud.modelarts.get_training_job(job_id))
             if job is not None and not job.finished:
@@ -182,7 +180,10 @@ class TrainingJobController(KindController):
             if job is not None:
                 cloud.modelarts.delete_training_job(job_id)
                 return None  # wait until it is really gone
-        removed = 0
-        if res.status.output_path:
-            removed = cloud.obs.delete_prefix(ObsUrl.parse(res.status.output_path))
+        output_path = res.status.output_path
+        if output_path is None and res.is_pending("trainingjob"):  # reserved, then the answer was lost
+            output = ObsUrl.parse(res.spec.output.obs_path)
+            version = find_version(cloud.obs, output, res.uid)
+            output_path = str(output.join(version).folder()) if version else None
+        removed = cloud.obs.delete_prefix(ObsUrl.parse(output_path)) if output_path else 0
         return f"deleted training job {job_id or '(none)'} and {removed} output objects"
