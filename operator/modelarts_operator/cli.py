@@ -24,16 +24,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from modelarts_operator.local import demo
+    from modelarts_operator.local import demo, stack
 
-    return demo.run(folder=Path(args.folder), keep=args.keep, image_index=args.image)
+    stack.exit_on_sigterm()  # so that the demo's `finally` stops the stack it started
+    return demo.run(folder=Path(args.folder), keep=args.keep, image_index=args.image, kube=args.kube)
 
 
 def _local_up(args: argparse.Namespace) -> int:
-    from modelarts_operator.local.stack import Stack
+    from modelarts_operator.local.stack import Stack, StackError, exit_on_sigterm
 
+    exit_on_sigterm()  # up stops what it started when it does not finish
     stack = Stack(folder=Path(args.folder), kube=args.kube)
-    cloud = stack.up()
+    try:
+        cloud = stack.up()
+    except StackError as exc:
+        print(f"local up failed: {exc}", file=sys.stderr)
+        return 1
     print(f"local stack up: ModelArts {cloud['modelartsEndpoint']}, OBS {cloud['obsEndpoint']}")
     print(f"export KUBECONFIG={stack.kubeconfig.resolve()}   # namespace {stack.namespace}; logs in {args.folder}/logs")
     return 0
@@ -112,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", action="store_true", help="leave the stack and the resources running at the end")
     demo.add_argument("--folder", default=".local", help="where the stack keeps its files")
     demo.add_argument("--image", type=int, default=None, help="index of the MNIST test image to predict (random)")
+    demo.add_argument("--kube", choices=("auto", "emulator", "real"), default="auto",
+                      help="the Kubernetes API, as for `local up`")
     demo.set_defaults(func=_demo)
 
     mnist = commands.add_parser("mnist", help="MNIST data set tools").add_subparsers(dest="action", required=True)

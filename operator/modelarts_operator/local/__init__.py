@@ -15,7 +15,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]  # the checkout: manifests/, 
 
 
 def free_port() -> int:
-    """A loopback port free now: every component of the local stack takes one at start (none is fixed)."""
+    """A loopback port free now, for a process that must be told its port (the operator's liveness probe,
+    etcd, kube-apiserver); the others bind port 0. No port of the local stack is fixed."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
