@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import CoreSchema
+
+from modelarts_operator.api.strings import OBJECT_NAME, OBJECT_NAME_MAX, ObjectName
 
 GROUP = "modelarts.mlops.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-OBS_FOLDER = r"^obs://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^/]+/)*$"
-OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
-DURATION = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 
 
 class Schema(BaseModel):
@@ -22,11 +24,45 @@ class Schema(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+@dataclass(frozen=True)
+class SpecRule:
+    """A rule across fields: CEL for the CRD, and the same rule in Python for the operator's own check."""
+
+    cel: str
+    message: str
+    holds: Callable[[Any], bool]
+    field: str | None = None  # the field the API server names in its error (fieldPath), e.g. "hyperparameters"
+
+    @property
+    def error(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class RuledSchema(Schema):
+    """A type with SpecRules: the API server and the operator refuse the same objects."""
+
+    spec_rules: ClassVar[tuple[SpecRule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_spec_rules(self):
+        broken = [rule.error for rule in self.spec_rules if not rule.holds(self)]
+        if broken:
+            raise ValueError("; ".join(broken))
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict:
+        json_schema = handler.resolve_ref_schema(handler(schema))
+        json_schema.setdefault("x-kubernetes-validations", []).extend(
+            {"rule": rule.cel, "message": rule.message, **({"fieldPath": f".{rule.field}"} if rule.field else {})}
+            for rule in cls.spec_rules)
+        return json_schema
+
+
 class ObjectReference(Schema):
     """A resource of this group in the same namespace."""
 
-    name: str = Field(description="Name of the referenced resource in the same namespace.", pattern=OBJECT_NAME,
-                      max_length=253)
+    name: ObjectName = Field(description="Name of the referenced resource in the same namespace.")
 
 
 DeletionPolicy = Literal["Delete", "Retain"]
@@ -40,7 +76,7 @@ CREDENTIALS_FIELD = Field(
     None,
     description="Name of a Secret in this namespace with keys ak, sk, projectId, region and optionally "
     "obsEndpoint, modelartsEndpoint. Default: the operator's --credentials-secret (modelarts-credentials).",
-    pattern=OBJECT_NAME,
+    pattern=OBJECT_NAME, max_length=OBJECT_NAME_MAX,
 )
 
 

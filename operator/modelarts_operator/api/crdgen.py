@@ -13,7 +13,7 @@ from modelarts_operator.api.kinds import KINDS, READY, REASON, Kind
 
 KEEP = {
     "type", "description", "default", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", "items", "properties", "required",
+    "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", "maxProperties", "items", "properties", "required",
     "additionalProperties", "x-kubernetes-validations", "format",
 }
 
