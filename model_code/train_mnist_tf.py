@@ -41,8 +41,12 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "model"
 SIGNATURE_NAME = "predict_images"
 
 
+CHANNELS = ("data_url", "train_url")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # No abbreviations: a hyperparameter named `data` or `train_u` must not stand for a channel.
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--data_url", required=True, help="folder with the MNIST IDX files (raw or .gz)")
     parser.add_argument("--train_url", required=True, help="output folder; the package goes to <train_url>/model")
     parser.add_argument("--epochs", type=int, default=6)
@@ -50,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--learning_rate", type=float, default=0.003)
     parser.add_argument("--train_limit", type=int, default=0, help="train on the first N images (0 = all)")
     parser.add_argument("--seed", type=int, default=1)
+    given = sys.argv[1:] if argv is None else argv
+    for channel in CHANNELS:  # ModelArts passes each channel once: a second one is a hyperparameter named so
+        if sum(arg == f"--{channel}" or arg.startswith(f"--{channel}=") for arg in given) > 1:
+            parser.error(f"--{channel} given more than once: a hyperparameter may not be named like a channel")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"ignoring unknown arguments: {' '.join(unknown)}", flush=True)

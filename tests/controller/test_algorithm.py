@@ -29,9 +29,16 @@ def spec(name: str) -> dict:
     return algorithm_spec(name, f"{name}-code")
 
 
-def with_code(content: str = QUICK):
+def with_code(content: str = QUICK, **more: str):
     def step(case: Case) -> None:
-        case.stack.config_map(f"{case.name}-code", {"train.py": content})
+        case.stack.config_map(f"{case.name}-code", {"train.py": content, **more})
+    return step
+
+
+def moved_to(folder: str):
+    def step(case: Case) -> None:
+        case.notes["old"] = case.status
+        case.stack.patch_spec(ALGORITHM, case.name, {"code": {"uploadTo": folder}})
     return step
 
 
@@ -56,7 +63,7 @@ def deleted_behind_the_back(case: Case) -> None:
 
 def code_in_obs(case: Case) -> None:
     status = case.status
-    assert status["uploadedFiles"] == ["train.py"] and status["codeFiles"] == 1
+    assert status["uploadedFiles"] == [case.spec["code"]["uploadTo"] + "train.py"] and status["codeFiles"] == 1
     assert status["codeLocation"] == case.spec["code"]["uploadTo"]
     assert case.stack.obs.read(ObsUrl.parse(status["codeLocation"]).join("train.py")).decode() == QUICK
     assert case.stack.api.get_algorithm(status["algorithmId"]).name == status["cloudName"]
@@ -97,6 +104,28 @@ def code_change_reuploaded(case: Case) -> None:
     assert case.stack.obs.read(code).decode() == CHANGED
 
 
+def code_moved(case: Case) -> None:
+    """The code is uploaded to the new folder, the same algorithm runs it, the old files are gone."""
+    old, status = case.notes["old"], case.status
+    new = ObsUrl.parse(status["codeLocation"])
+    assert status["codeLocation"] != old["codeLocation"] and status["algorithmId"] == old["algorithmId"]
+    assert case.stack.api.get_algorithm(status["algorithmId"]).code_dir == new.api_path
+    assert status["uploadedFiles"] == [str(new.join("train.py"))]
+    assert case.stack.object_names(str(new)) == ["train.py"]
+    assert case.stack.object_names(old["codeLocation"]) == []
+
+
+def removed_file_deleted(case: Case) -> None:
+    status = case.status
+    assert case.stack.object_names(status["codeLocation"]) == ["train.py"]
+    assert status["uploadedFiles"] == [status["codeLocation"] + "train.py"]
+
+
+def names_the_missing_folder(case: Case) -> None:
+    message = case.run.last.ready["message"]
+    assert "obs://no-such-code-bucket/code/" in message and "does not exist" in message
+
+
 def finalized(case: Case) -> None:
     status = case.status
     waits, events = case.stack.finalize(ALGORITHM, case.name)
@@ -126,6 +155,15 @@ SCENARIOS = [
     Scenario("code-changed", spec, given=(with_code(), to_ready, with_code(CHANGED)),
              expect=Expect(**READY, events=frozenset({"CodeUploaded"}), no_events=frozenset({"Created", "Adopted"}),
                            check=code_change_reuploaded)),
+    Scenario("upload-to-moved", spec, given=(with_code(), to_ready, moved_to("obs://ctl-test/code/moved-here/")),
+             expect=Expect(**READY, events=frozenset({"CodeUploaded", "CodeMoved", "CodeCleaned"}),
+                           no_events=frozenset({"Created"}), check=code_moved)),
+    Scenario("file-left-the-configmap", spec, given=(with_code(QUICK, **{"helper.py": "x = 1"}), to_ready, with_code()),
+             expect=Expect(**READY, events=frozenset({"CodeCleaned"}), check=removed_file_deleted)),
+    Scenario("obs-code-bucket-missing",
+             lambda name: {"code": {"obsPath": "obs://no-such-code-bucket/code/"}, "bootFile": "train.py"},
+             expect=Expect(reason="CodeMissing", ready="False", requeue=Requeue.FAST, cloud={},
+                           check=names_the_missing_folder)),
     Scenario("faults-20-percent", spec, given=(with_code(), faults(0.1, 0.1)),
              expect=Expect(**READY, check=code_in_obs)),
     Scenario("finalized", spec, given=(with_code(), to_ready), expect=Expect(**READY, check=finalized)),

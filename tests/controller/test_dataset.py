@@ -59,11 +59,38 @@ def reuploaded(case: Case) -> None:
 
 
 def source_unavailable(case: Case) -> None:
-    assert case.run.last.ready["message"].startswith("could not fetch MNIST file(s)")
+    assert case.run.last.ready["message"].startswith(f"source folder obs://{BUCKET}/empty/ lacks train-images")
     assert len(case.run.warnings("SourceUnavailable")) == 1
     step = case.stack.reconcile(MNIST_DATASET, case.name)  # said when it starts, not on every poll
     assert not step.events and not step.written and step.outcome.requeue is Requeue.FAST
     assert case.stack.object_names(case.spec["target"]) == []
+
+
+def names_the_missing_bucket(case: Case) -> None:
+    assert case.run.last.ready["message"] == ("source folder obs://no-such-source-bucket/mnist/ does not exist "
+                                              "(no bucket no-such-source-bucket)")
+
+
+def layout_changed(case: Case) -> None:
+    """Gz -> Raw: the raw files are uploaded and the .gz ones, the old layout's, deleted."""
+    raw = sorted(mnist.MNIST_FILES)
+    assert case.stack.object_names(case.spec["target"]) == raw
+    assert sorted(f["name"] for f in case.status["files"]) == raw
+    assert case.run.event_reasons >= {"Cleaned"}
+    waits, events = case.stack.finalize(MNIST_DATASET, case.name)
+    assert case.stack.object_names(case.spec["target"]) == []
+
+
+def to_layout(layout: str):
+    def step(case: Case) -> None:
+        case.stack.patch_spec(MNIST_DATASET, case.name, {"layout": layout})
+    return step
+
+
+def finalized_without_credentials(case: Case) -> None:
+    """Nothing was uploaded (its Secret never existed): deleted without any cloud call."""
+    waits, events = case.stack.finalize(MNIST_DATASET, case.name)
+    assert waits == 0 and ("Normal", "Deleted", f"nothing was uploaded to {case.spec['target']}") in events
 
 
 def finalized(case: Case) -> None:
@@ -84,6 +111,14 @@ SCENARIOS = [
     Scenario("source-unavailable", spec(f"obs://{BUCKET}/empty/"),
              expect=Expect(reason="SourceUnavailable", ready="False", requeue=Requeue.FAST, cloud={},
                            events=frozenset({"SourceUnavailable"}), check=source_unavailable)),
+    Scenario("source-bucket-missing", spec("obs://no-such-source-bucket/mnist/"),
+             expect=Expect(reason="SourceUnavailable", ready="False", requeue=Requeue.FAST, cloud={},
+                           check=names_the_missing_bucket)),
+    Scenario("layout-changed", spec(), given=(to_ready, to_layout("Raw")),
+             expect=Expect(**READY, events=frozenset({"Uploaded"}), check=layout_changed)),
+    Scenario("no-credentials", lambda name: {**spec()(name), "credentialsSecret": "no-such-secret"},
+             expect=Expect(reason="CredentialsMissing", ready="False", requeue=Requeue.FAST, cloud={},
+                           check=finalized_without_credentials)),
     Scenario("finalized", spec(), given=(to_ready,), expect=Expect(**READY, check=finalized)),
 ]
 

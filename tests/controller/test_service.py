@@ -153,6 +153,13 @@ def keeps_serving(case: Case) -> None:
     assert set(case.run.ready_reasons) == {"Running"}, case.run.ready_reasons
 
 
+def finalized_without_credentials(case: Case) -> None:
+    """Its Secret never existed: nothing was recorded as pending, so deletion needs no cloud call."""
+    assert not case.status.get("pendingCreates")
+    waits, events = case.stack.finalize(SERVICE, case.name)
+    assert waits == 0 and ("Normal", "Deleted", "deleted service (none) and 0 model(s)") in events
+
+
 def dependency_failed(case: Case) -> None:
     message = case.run.last.ready["message"]
     assert "train-failed" in message and "Failed" in message
@@ -187,6 +194,9 @@ SCENARIOS = [
     Scenario("new-source-not-ready", spec(), given=(to_ready, rolled_over_to("train-later")),
              expect=Expect(**{**RUNNING, "requeue": Requeue.FAST}, no_events=frozenset({"WaitingForDependency"}),
                            check=keeps_serving)),
+    Scenario("no-credentials", spec(credentialsSecret="no-such-secret"),
+             expect=Expect(reason="CredentialsMissing", ready="False", requeue=Requeue.FAST, cloud={},
+                           check=finalized_without_credentials)),
     Scenario("dependency-failed", spec("train-failed"),
              expect=Expect(reason="DependencyFailed", ready="False", requeue=Requeue.STABLE, cloud={},
                            events=frozenset({"DependencyFailed"}), check=dependency_failed)),

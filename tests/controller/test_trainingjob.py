@@ -37,6 +37,8 @@ def algorithms(stack) -> dict[str, dict]:
         "algo-quick": {"train.py": QUICK}, "algo-failing": {"train.py": FAILING},
         "algo-sleeping": {"train.py": SLEEPING}, "algo-packaging": {"train.py": PACKAGING, "service.py": SERVICE_CODE},
     }.items()}
+    made["algo-images"] = stack.ready_object(ALGORITHM, "algo-images", {**algorithm_spec("algo-images", "algo-quick"),
+                                                                        "inputs": ["data_url", "images_url"]})
     # InvalidSpec for good: the CRD refuses what the operator refuses, so the runner is given the object
     # with a spec an older, laxer CRD could have stored.
     stack.create(ALGORITHM, "algo-invalid", algorithm_spec("algo-invalid", "algo-quick"))
@@ -149,6 +151,14 @@ def dependency_failed(case: Case) -> None:
     assert case.run.last.outcome.requeue is Requeue.STABLE  # may heal when the algorithm is fixed: look now and then
 
 
+def refused_before_a_run(*words: str):
+    def check(case: Case) -> None:
+        message = case.run.last.ready["message"]
+        assert all(word in message for word in words), message
+        assert case.counts() == {} and not case.status.get("version")
+    return check
+
+
 def finalized(case: Case) -> None:
     status = case.status
     waits, events = case.stack.finalize(TRAINING_JOB, case.name)
@@ -195,6 +205,12 @@ SCENARIOS = [
     Scenario("dependency-failed", spec("algo-invalid"),
              expect=Expect(reason="DependencyFailed", ready="False", requeue=Requeue.STABLE, cloud={},
                            events=frozenset({"DependencyFailed"}), check=dependency_failed)),
+    Scenario("input-not-a-channel", spec(inputs=[{"name": "images_url", "obsPath": INPUT}]),
+             expect=Expect(reason="InvalidSpec", ready="False", requeue=Requeue.TERMINAL, cloud={},
+                           check=refused_before_a_run("spec.inputs: images_url is not an input channel", "data_url"))),
+    Scenario("hyperparameter-shadows-a-channel", spec("algo-images", hyperparameters={"images": "x"}),
+             expect=Expect(reason="InvalidSpec", ready="False", requeue=Requeue.TERMINAL, cloud={},
+                           check=refused_before_a_run("spec.hyperparameters: images"))),
     Scenario("faults-20-percent", spec(), given=(faults(0.1, 0.1),), timeout=60,
              expect=Expect(**COMPLETED, check=completed)),
     Scenario("finalized", spec(), given=(to_ready,), expect=Expect(**COMPLETED, check=finalized)),

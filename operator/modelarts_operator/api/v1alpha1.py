@@ -204,7 +204,9 @@ class ModelArtsAlgorithmStatus(CommonStatus):
     algorithm_id: str | None = Field(None, description="The ModelArts algorithm id.")
     code_location: str | None = Field(None, description="OBS folder of the code the algorithm runs.")
     code_files: int | None = Field(None, description="Files in the code folder.")
-    uploaded_files: list[str] = Field([], description="Code files the operator uploaded (deleted with it).")
+    uploaded_files: list[str] = Field([], description="OBS URLs of the code files the operator uploaded, recorded "
+                                      "before the upload: deleted with the resource, or once the algorithm no longer "
+                                      "runs them (uploadTo moved, a file left the ConfigMap).")
 
 
 # --- TrainingJob ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 from modelarts_operator.api.conditions import Reason, ready, synced
 from modelarts_operator.api.kinds import ALGORITHM
 from modelarts_operator.api.v1alpha1 import ModelArtsAlgorithmSpec, ModelArtsAlgorithmStatus
-from modelarts_operator.cloud import ObsUrl
+from modelarts_operator.cloud import CloudError, ErrorKind, ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, OBS_CODES, none_if_gone
 from modelarts_operator.cloud.resources import AlgorithmParameter, AlgorithmSpec
 from modelarts_operator.controller.base import KindController
@@ -22,6 +22,13 @@ Algorithm = Resource[ModelArtsAlgorithmSpec, ModelArtsAlgorithmStatus]
 def code_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts)
+
+
+def uploaded_urls(res: Algorithm) -> list[str]:
+    """status.uploadedFiles as OBS URLs (older operators recorded names relative to the code folder)."""
+    base = res.status.code_location or res.spec.code.upload_to
+    return [name if name.startswith("obs://") or not base else str(ObsUrl.parse(base).join(name))
+            for name in res.status.uploaded_files]
 
 
 def cloud_spec(res: Algorithm, code_dir: ObsUrl) -> AlgorithmSpec:
@@ -63,9 +70,10 @@ class AlgorithmController(KindController):
                                   Reason.CODE_MISSING)
         return version, data
 
-    def _upload(self, res: Algorithm, ctx: Context, data: dict[str, str] | None, outcome: Outcome) -> int:
-        """Upload the builtin or ConfigMap code. Every file is recorded before it is uploaded: whatever
-        happens next, the finalizer deletes exactly those."""
+    def _upload(self, res: Algorithm, ctx: Context, data: dict[str, str] | None, code_dir: ObsUrl,
+                outcome: Outcome) -> list[str]:
+        """Upload the builtin or ConfigMap code to `code_dir`; returns the URLs of its files. Every URL
+        is recorded before its upload: whatever happens next, the finalizer deletes exactly those."""
         if data is None:
             folder = ctx.settings.builtin_code_dir
         else:
@@ -74,41 +82,69 @@ class AlgorithmController(KindController):
             folder.mkdir(parents=True)
             for name, content in data.items():
                 (folder / name).write_text(content)
-        code_dir = ObsUrl.parse(res.spec.code.upload_to)
-        files = code_files(folder)
-        recorded = sorted({*files, *res.status.uploaded_files})
+        obs = ctx.cloud(res).obs
+        obs.ensure_bucket(code_dir.bucket)  # first: unusable credentials fail here, before anything is recorded
+        urls = [str(code_dir.join(name)) for name in code_files(folder)]
+        recorded = sorted({*urls, *uploaded_urls(res)})
         if recorded != res.status.uploaded_files:
             res.status.uploaded_files = recorded
             ctx.checkpoint(res)
-        obs = ctx.cloud(res).obs
-        obs.ensure_bucket(code_dir.bucket)
         report = obs.upload_folder(folder, code_dir)
         if report.uploaded:
             ctx.crashpoint("code")
             outcome.event("CodeUploaded", f"{len(report.uploaded)} files ({report.bytes_sent} bytes) to {code_dir}")
-        return len(files)
+        return urls
+
+    @staticmethod
+    def _obs_code(res: Algorithm, ctx: Context, code_dir: ObsUrl) -> int:
+        """The number of files in an obsPath code folder that holds the boot file."""
+        try:
+            names = {o.key[len(code_dir.key):] for o in ctx.cloud(res).obs.list(code_dir)}
+        except CloudError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                raise ResourceProblem(f"code folder {code_dir} does not exist (no bucket {code_dir.bucket})",
+                                      Reason.CODE_MISSING) from None
+            raise
+        if res.spec.boot_file not in names:
+            raise ResourceProblem(f"boot file {res.spec.boot_file} not found in {code_dir}", Reason.CODE_MISSING)
+        return len(names)
+
+    @staticmethod
+    def _remove_stale(res: Algorithm, ctx: Context, current: list[str], outcome: Outcome) -> None:
+        """Delete uploaded files that are no longer the algorithm's code (the code moved to another
+        folder, or a file left the ConfigMap): only once the algorithm points at the new code."""
+        stale = [url for url in uploaded_urls(res) if url not in current]
+        for url in stale:
+            ctx.cloud(res).obs.delete_object(ObsUrl.parse(url))
+        if stale or res.status.uploaded_files != current:
+            res.status.uploaded_files = current
+            ctx.checkpoint(res)
+        if stale:
+            folders = sorted({url.rsplit("/", 1)[0] + "/" for url in stale})
+            outcome.event("CodeCleaned", f"deleted {len(stale)} code files the algorithm no longer runs "
+                          f"(from {', '.join(folders)})")
 
     def reconcile(self, res: Algorithm, ctx: Context) -> Outcome:
         spec, status = res.spec, res.status
         cloud = ctx.cloud(res)
         outcome = Outcome()
+        current: list[str] | None = None  # the code's file URLs when synced now; None: unchanged since
         if spec.code.upload_to:
             code_dir = ObsUrl.parse(spec.code.upload_to)
             version, data = self._code_version(res, ctx)
             with self._lock:
                 synced_before = self._synced.get(res.uid) == (res.generation, version)
             if not synced_before:
-                status.code_files = self._upload(res, ctx, data, outcome)
+                current = self._upload(res, ctx, data, code_dir, outcome)
+                status.code_files = len(current)
         else:
             code_dir = ObsUrl.parse(spec.code.obs_path)
             version = "obs"
             with self._lock:
                 synced_before = self._synced.get(res.uid) == (res.generation, version)
             if not synced_before:
-                names = {o.key[len(code_dir.key):] for o in cloud.obs.list(code_dir)}
-                if spec.boot_file not in names:
-                    raise ResourceProblem(f"boot file {spec.boot_file} not found in {code_dir}", Reason.CODE_MISSING)
-                status.code_files = len(names)
+                status.code_files = self._obs_code(res, ctx, code_dir)
+                current = []
 
         algorithm = None
         if status.algorithm_id:
@@ -125,6 +161,11 @@ class AlgorithmController(KindController):
             res.created("algorithm")
             ctx.checkpoint(res)
             outcome.event("Created" if created else "Adopted", f"algorithm {algorithm.name} ({algorithm.id})")
+        elif algorithm.code_dir != code_dir.api_path:  # uploadTo changed (or someone changed it in ModelArts)
+            algorithm = cloud.modelarts.update_algorithm(algorithm.id, cloud_spec(res, code_dir))
+            outcome.event("CodeMoved", f"algorithm {algorithm.id} now runs {code_dir}")
+        if current is not None:
+            self._remove_stale(res, ctx, current, outcome)
         with self._lock:
             self._synced[res.uid] = (res.generation, version)
         status.code_location = str(code_dir)
@@ -138,14 +179,12 @@ class AlgorithmController(KindController):
         algorithm_id = res.cloud_id("algorithm_id", "algorithm", cloud.modelarts.find_algorithm)
         if algorithm_id:
             cloud.modelarts.delete_algorithm(algorithm_id)
-        # Exactly the files recorded before the upload: the ConfigMap may be gone already (kubectl
+        # Exactly the files recorded before their upload: the ConfigMap may be gone already (kubectl
         # delete namespace), and the folder may hold files that are not ours.
-        names = res.status.uploaded_files
-        if res.spec.code.upload_to:
-            code_dir = ObsUrl.parse(res.spec.code.upload_to)
-            for name in names:
-                cloud.obs.delete_object(code_dir.join(name))
+        urls = uploaded_urls(res)
+        for url in urls:
+            cloud.obs.delete_object(ObsUrl.parse(url))
         shutil.rmtree(ctx.settings.work_dir / "code" / res.uid, ignore_errors=True)
         with self._lock:
             self._synced.pop(res.uid, None)
-        return f"deleted algorithm {algorithm_id or '(none)'} and {len(names)} code files"
+        return f"deleted algorithm {algorithm_id or '(none)'} and {len(urls)} code files"

@@ -69,7 +69,17 @@ def _fetch(source, cache: Path, ctx: Context, obs: ObsStore) -> dict[str, Path]:
 def _download_from_obs(obs: ObsStore, folder_url: str, staging: Path) -> Path:
     """Copy whichever form of each file the folder has (.gz preferred) into staging; fetch_mnist verifies."""
     folder = ObsUrl.parse(folder_url)
-    present = {o.key[len(folder.key):] for o in obs.list(folder)}
+    try:
+        present = {o.key[len(folder.key):] for o in obs.list(folder)}
+    except CloudError as exc:
+        if exc.kind is ErrorKind.NOT_FOUND:
+            raise ResourceProblem(f"source folder {folder} does not exist (no bucket {folder.bucket})",
+                                  Reason.SOURCE_UNAVAILABLE) from None
+        raise
+    missing = [name for name in mnist.MNIST_FILES if name not in present and f"{name}.gz" not in present]
+    if missing:
+        raise ResourceProblem(f"source folder {folder} lacks {', '.join(missing)} (raw or .gz)",
+                              Reason.SOURCE_UNAVAILABLE)
     staging.mkdir(parents=True, exist_ok=True)
     for name in mnist.MNIST_FILES:
         for candidate in (f"{name}.gz", name):
@@ -124,29 +134,41 @@ class DatasetController(KindController):
         files = _local_files(spec, ctx, cloud.obs)
         listed, sent = [], 0
         first_sync = not status.files
+        if first_sync:
+            ctx.begin_create(res, "objects", str(target))  # from here on, deletion has objects to delete
         for index, (object_name, local) in enumerate(files.items(), 1):
             if first_sync:  # show progress: the first upload takes a while
                 status.message = f"uploading {object_name} ({index}/{len(files)})"
                 ctx.checkpoint(res)
             sent += cloud.obs.upload_file(local.path, target.join(object_name), local.sha256)
             listed.append(DatasetFile(name=object_name, size=local.size, sha256=local.sha256))
-        if sent and not first_sync:
+        stale = sorted({f.name for f in status.files} - set(files))  # the layout changed: files of the old one
+        for object_name in stale:
+            cloud.obs.delete_object(target.join(object_name))
+        if stale:
+            outcome.event("Cleaned", f"deleted {len(stale)} objects of the previous layout from {target}")
+        drifted = not first_sync and status.observed_generation == res.generation  # not a spec change
+        if sent and drifted:
             outcome.event("Reuploaded", f"{sent} bytes re-uploaded to {target}: objects were missing or changed",
                           warning=True)
         elif sent:
             outcome.event("Uploaded", f"{len(listed)} files, {sent} bytes uploaded to {target}")
         counts = {name: mnist.MNIST_FILES[name].dims[0] for name in mnist.MNIST_FILES}
         status.obs_url, status.files, status.file_count, status.bytes_uploaded = str(target), listed, len(listed), sent
+        res.created("objects", str(target))
         status.train_samples = counts["train-images-idx3-ubyte"]
         status.test_samples = counts["t10k-images-idx3-ubyte"]
         outcome.conditions = [ready(Reason.UPLOADED, f"{len(listed)} verified files in {target}"), synced()]
         return outcome
 
     def finalize(self, res: Resource[MnistDatasetSpec, MnistDatasetStatus], ctx: Context) -> str:
-        """Delete the objects this dataset wrote (not the rest of the folder or bucket)."""
-        obs = ctx.cloud(res).obs
+        """Delete the objects this dataset wrote, of its layout and of any earlier one (not the rest of the
+        folder or bucket). Nothing recorded and no upload begun: nothing to delete, no cloud call."""
         target = ObsUrl.parse(res.spec.target)
-        names = target_files(res.spec)
+        if not res.status.files and not res.is_pending("objects", str(target)):
+            return f"nothing was uploaded to {target}"
+        obs = ctx.cloud(res).obs
+        names = sorted({*target_files(res.spec), *(f.name for f in res.status.files)})
         for object_name in names:
             obs.delete_object(target.join(object_name))
         return f"deleted {len(names)} objects from {target}"

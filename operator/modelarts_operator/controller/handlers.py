@@ -17,6 +17,7 @@ from modelarts_operator.api.common import GROUP, VERSION
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Requeue
 from modelarts_operator.controller.errors import RetryLater
+from modelarts_operator.controller.kopf_storage import TolerantDiffBaseStorage, TolerantProgressStorage
 from modelarts_operator.controller.kube import Kube
 from modelarts_operator.controller.registry import BY_KIND, CONTROLLERS
 from modelarts_operator.controller.runner import Runner
@@ -97,9 +98,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> Runner:
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_):
         settings.persistence.finalizer = FINALIZER
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=GROUP, key="last-handled-configuration")
+        settings.persistence.progress_storage = TolerantProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = TolerantDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
         settings.posting.level = logging.WARNING  # our own events say what happens; Kopf's add noise
         settings.execution.max_workers = max_workers
 

@@ -39,6 +39,7 @@ from modelarts_operator.controller.errors import (
     RetryLater,
     WaitingForDependency,
 )
+from modelarts_operator.controller.settings import ABANDON_ANNOTATION
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,13 @@ def final_status(res: Resource, conditions: list[Cond]) -> dict:
     return status
 
 
+def way_out(res: Resource, secret: str) -> str:
+    """How a user finishes a deletion that cannot reach the cloud."""
+    return (f"To finish: fix or restore the Secret {res.namespace}/{secret} (the cloud side may still exist), "
+            f"or leave the cloud side in place: kubectl annotate {res.kind.singular} {res.name} "
+            f"{ABANDON_ANNOTATION}=true")
+
+
 def reasons(status: dict) -> tuple[str | None, str | None]:
     return find_condition(status, "Ready").get("reason"), find_condition(status, "Synced").get("reason")
 
@@ -167,10 +175,13 @@ class Runner:
         if res.spec.deletion_policy == "Retain":
             post("Normal", "Retained", "deletionPolicy Retain: cloud resources left in place")
             return
+        if (body["metadata"].get("annotations") or {}).get(ABANDON_ANNOTATION) == "true":
+            post("Warning", "Abandoned", f"{ABANDON_ANNOTATION}=true: cloud resources left in place, not deleted")
+            return
         try:
             summary = controller.finalize(res, self.ctx)
         except Exception as exc:
-            message = f"cleanup failed, will retry: {exc}"
+            message = f"cleanup failed, will retry: {exc}. {way_out(res, self.ctx.clients.secret_of(body.get('spec') or {}))}"
             if not expected(exc):
                 log.exception("finalizer of %s %s failed", controller.kind.kind, res.name)
             self._patch_deleting(res, message, [not_synced(Reason.DELETE_FAILED, message)])

@@ -14,6 +14,9 @@ FINALIZER = f"{GROUP}/cleanup"
 # On a credentials Secret while resources of ours use it, so it outlives them (kubectl delete
 # namespace removes Secrets and resources in no particular order), as Crossplane's in-use finalizer.
 SECRET_FINALIZER = f"{GROUP}/in-use"
+# "true" on a resource being deleted: finish without touching the cloud side (as deletionPolicy Retain),
+# the way out when its credentials are gone for good.
+ABANDON_ANNOTATION = f"{GROUP}/abandon"
 
 
 def _default_builtin_code() -> Path:

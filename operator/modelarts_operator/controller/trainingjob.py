@@ -9,7 +9,7 @@ import time
 from modelarts_operator.api.conditions import Cond, Reason, not_ready, ready, synced
 from modelarts_operator.api.durations import parse_duration
 from modelarts_operator.api.kinds import ALGORITHM, MNIST_DATASET, TRAINING_JOB
-from modelarts_operator.api.v1alpha1 import JobMetrics, TrainingJobSpec, TrainingJobStatus
+from modelarts_operator.api.v1alpha1 import JobMetrics, TrainingJobSpec, TrainingJobStatus, shadows
 from modelarts_operator.cloud import CloudError, ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, OBS_CODES, none_if_gone
 from modelarts_operator.cloud.resources import TrainingJob
@@ -17,6 +17,7 @@ from modelarts_operator.cloud.resources import TrainingJobSpec as CloudJobSpec
 from modelarts_operator.cloud.versions import find_version, reserve_version
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
+from modelarts_operator.controller.errors import ResourceProblem
 from modelarts_operator.controller.references import require_ready
 
 Job = Resource[TrainingJobSpec, TrainingJobStatus]
@@ -41,6 +42,20 @@ def job_ready(phase: str, secondary_phase: str, failure: str) -> Cond:
 def log_tail(log: str, lines: int = 20, max_chars: int = 2000) -> str:
     tail = "\n".join(log.rstrip().splitlines()[-lines:])
     return tail[-max_chars:]
+
+
+def check_channels(spec: TrainingJobSpec, algorithm: dict) -> None:
+    """The job's channels are the algorithm's, and no hyperparameter shadows one (refused before a run)."""
+    inputs, outputs = algorithm["spec"].get("inputs") or [], algorithm["spec"].get("outputs") or []
+    problems = [f"spec.inputs: {i.name} is not an input channel of the algorithm (it has {', '.join(inputs)})"
+                for i in spec.inputs if i.name not in inputs]
+    if spec.output.name not in outputs:
+        problems.append(f"spec.output.name: {spec.output.name} is not an output channel of the algorithm "
+                        f"(it has {', '.join(outputs)})")
+    problems += [f"spec.hyperparameters: {name} is a channel of the algorithm, a prefix of one, or help"
+                 for name in spec.hyperparameters if shadows(name, [*inputs, *outputs])]
+    if problems:
+        raise ResourceProblem("; ".join(problems), Reason.INVALID_SPEC)
 
 
 def _inputs(res: Job, ctx: Context) -> dict[str, str]:
@@ -85,6 +100,7 @@ class TrainingJobController(KindController):
         spec, status = res.spec, res.status
         cloud = ctx.cloud(res)
         algorithm = require_ready(res, ctx, ALGORITHM, spec.algorithm_ref.name)
+        check_channels(spec, algorithm)
         inputs = _inputs(res, ctx)
         existing = cloud.modelarts.find_training_job(res.cloud_name)  # created before a crash: adopt it
         if existing is None:

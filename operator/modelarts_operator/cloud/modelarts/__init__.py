@@ -71,6 +71,9 @@ class ModelArtsApi:
     def ensure_algorithm(self, spec: AlgorithmSpec) -> tuple[Algorithm, bool]:
         return self.algorithms.ensure(spec)
 
+    def update_algorithm(self, algorithm_id: str, spec: AlgorithmSpec) -> Algorithm:
+        return self.algorithms.update(algorithm_id, spec)
+
     def delete_algorithm(self, algorithm_id: str) -> bool:
         return self.algorithms.delete(algorithm_id)
 

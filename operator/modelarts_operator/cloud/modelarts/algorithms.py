@@ -38,6 +38,14 @@ class AlgorithmsApi:
             "list_algorithms", lambda c: c.list_algorithms(
                 ListAlgorithmsRequest(offset=offset, limit=PAGE, searches=f"name:{name}"))))
 
+    def update(self, algorithm_id: str, spec: AlgorithmSpec) -> Algorithm:
+        """ChangeAlgorithm (PUT): the same algorithm with a new job_config, e.g. its code in another folder."""
+        from huaweicloudsdkmodelarts.v1 import ChangeAlgorithmRequest
+
+        self._t.invoke("change_algorithm", lambda c: c.change_algorithm(
+            ChangeAlgorithmRequest(algorithm_id=algorithm_id, body=spec.body())))
+        return self.get(algorithm_id)
+
     def ensure(self, spec: AlgorithmSpec) -> tuple[Algorithm, bool]:
         return self._t.ensure("algorithm", spec.name, self.find, lambda: self.create(spec))
 

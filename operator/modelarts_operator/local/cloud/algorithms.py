@@ -53,6 +53,29 @@ def io_records(entries: list, where: str) -> list[dict]:
     return records
 
 
+def job_config_record(body: dict, code_files: list[str]) -> dict:
+    job_config = checks.obj(body.get("job_config"), "job_config", required=False)
+    code_dir = checks.string(job_config, "code_dir", "job_config", required=False) or ""
+    boot_file = checks.string(job_config, "boot_file", "job_config", required=False) or ""
+    command = checks.string(job_config, "command", "job_config", required=False) or ""
+    if code_dir and boot_file and not boot_file.startswith(code_dir.rstrip("/") + "/"):
+        raise bad_request(f"job_config.boot_file {boot_file} is not inside job_config.code_dir {code_dir}")
+    if boot_file and not code_dir:
+        raise bad_request("job_config.code_dir is required with job_config.boot_file")
+    return {
+        "code_dir": code_dir, "boot_file": boot_file, "command": command,
+        "parameters": parameter_records(job_config.get("parameters"), "job_config.parameters"),
+        "parameters_customization": bool(job_config.get("parameters_customization", True)),
+        "inputs": io_records(job_config.get("inputs"), "job_config.inputs"),
+        "outputs": io_records(job_config.get("outputs"), "job_config.outputs"),
+        "engine": engine_record(job_config.get("engine"), "job_config.engine"),
+        "code_tree": {
+            "name": code_dir.rstrip("/").rsplit("/", 1)[-1] + "/" if code_dir else "",
+            "children": [{"name": f} for f in code_files],
+        },
+    }
+
+
 class Algorithms:
     def __init__(self, state: State, domain_id: str) -> None:
         self.state = state
@@ -70,14 +93,6 @@ class Algorithms:
         name = checks.string(metadata, "name", "metadata", pattern=checks.NAME_RE)
         if any(a["metadata"]["name"] == name for a in self.state.algorithms.values()):
             raise duplicate_algorithm(name)
-        job_config = checks.obj(body.get("job_config"), "job_config", required=False)
-        code_dir = checks.string(job_config, "code_dir", "job_config", required=False) or ""
-        boot_file = checks.string(job_config, "boot_file", "job_config", required=False) or ""
-        command = checks.string(job_config, "command", "job_config", required=False) or ""
-        if code_dir and boot_file and not boot_file.startswith(code_dir.rstrip("/") + "/"):
-            raise bad_request(f"job_config.boot_file {boot_file} is not inside job_config.code_dir {code_dir}")
-        if boot_file and not code_dir:
-            raise bad_request("job_config.code_dir is required with job_config.boot_file")
         record = {
             "metadata": {
                 "id": str(uuid.uuid4()), "name": name, "description": metadata.get("description", ""),
@@ -86,22 +101,22 @@ class Algorithms:
                 "api_version": "", "is_valid": True, "state": "", "size": 0, "tags": metadata.get("tags"),
                 "attr_list": None, "version_num": 0, "update_time": 0,
             },
-            "job_config": {
-                "code_dir": code_dir, "boot_file": boot_file, "command": command,
-                "parameters": parameter_records(job_config.get("parameters"), "job_config.parameters"),
-                "parameters_customization": bool(job_config.get("parameters_customization", True)),
-                "inputs": io_records(job_config.get("inputs"), "job_config.inputs"),
-                "outputs": io_records(job_config.get("outputs"), "job_config.outputs"),
-                "engine": engine_record(job_config.get("engine"), "job_config.engine"),
-                "code_tree": {
-                    "name": code_dir.rstrip("/").rsplit("/", 1)[-1] + "/" if code_dir else "",
-                    "children": [{"name": f} for f in code_files],
-                },
-            },
+            "job_config": job_config_record(body, code_files),
             "resource_requirements": body.get("resource_requirements"),
             "advanced_config": checks.obj(body.get("advanced_config"), "advanced_config", required=False),
         }
         self.state.algorithms[record["metadata"]["id"]] = record
+        self.state.save()
+        return record
+
+    def update(self, algorithm_id: str, body: dict, code_files: list[str]) -> dict:
+        """PUT (ChangeAlgorithm): a new job_config (code folder, boot file, ...) for the same algorithm."""
+        record = self.get(algorithm_id)
+        record["job_config"] = job_config_record(body, code_files)
+        metadata = checks.obj(body.get("metadata"), "metadata", required=False)
+        if "description" in metadata:
+            record["metadata"]["description"] = metadata["description"]
+        record["metadata"]["update_time"] = now_ms()
         self.state.save()
         return record
 

@@ -66,6 +66,7 @@ class Api:
             ("POST", f"/v2{pid}/algorithms", "create_algorithm", self.create_algorithm),
             ("GET", f"/v2{pid}/algorithms", "list_algorithms", self.list_algorithms),
             ("GET", f"/v2{pid}/algorithms/{{id}}", "show_algorithm_by_uuid", self.show_algorithm),
+            ("PUT", f"/v2{pid}/algorithms/{{id}}", "change_algorithm", self.change_algorithm),
             ("DELETE", f"/v2{pid}/algorithms/{{id}}", "delete_algorithm", self.delete_algorithm),
             ("POST", f"/v2{pid}/training-jobs", "create_training_job", self.create_training_job),
             ("GET", f"/v2{pid}/training-jobs/{{id}}", "show_training_job_details", self.show_training_job),
@@ -171,6 +172,12 @@ class Api:
 
     async def show_algorithm(self, request: web.Request) -> web.Response:
         return json_response(self.cloud.algorithms.get(request.match_info["id"]))
+
+    async def change_algorithm(self, request: web.Request) -> web.Response:
+        body = json_body(request)
+        job_config = body.get("job_config") if isinstance(body.get("job_config"), dict) else {}
+        code_files = await self.cloud.code_tree(job_config.get("code_dir"))
+        return json_response(self.cloud.algorithms.update(request.match_info["id"], body, code_files))
 
     async def delete_algorithm(self, request: web.Request) -> web.Response:
         self.cloud.algorithms.delete(request.match_info["id"])
