@@ -150,7 +150,9 @@ class Runner:
         for event in outcome.events:
             post(*event)
         failing = [c for c in outcome.conditions if c.status == "False" and not c.reason.progress]
-        if failing and reasons(res.stored) != reasons(status):  # say it once, when it starts
+        said = {reason for _, reason, _ in outcome.events}
+        if failing and reasons(res.stored) != reasons(status) and failing[0].reason.value not in said:
+            # say it once, when it starts (unless the reconciler just said it in its own words)
             post("Warning", failing[0].reason.value, failing[0].message)
 
     def finalize(self, kind: str, body: dict, post: EventPoster, lock: threading.Lock | None = None) -> None:

@@ -176,7 +176,8 @@ class TrainingJobController(KindController):
             outcome.event(job.phase or "Creating", f"training job {job.phase}"
                           + (f": {job.failure_message}" if warning else ""), warning=warning)
         condition = job_ready(job.phase, job.secondary_phase, job.failure_message)
-        if status.stop_reason and job.phase in ("Terminating", "Terminated"):
+        if status.stop_reason and job.phase not in ("Completed", "Failed", "Abnormal"):
+            # from the stop on (it ends Terminated): the stop's own event is the one warning
             condition = not_ready(Reason.MAX_RUNTIME_EXCEEDED, f"stopped: ran longer than maxRuntime {spec.max_runtime}")
         outcome.conditions = [condition, synced()]
         outcome.requeue = Requeue.TERMINAL if job.finished else Requeue.FAST
