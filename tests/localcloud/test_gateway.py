@@ -66,6 +66,13 @@ def test_signatures(lc):
     assert status == 404 and json.loads(raw)["error_code"]
 
 
+def test_bodies_that_are_not_json_objects_get_400(lc):
+    path = f"/v2/{lc.cloud.project_id}/algorithms"
+    for body in (b"[" * 100_000, b"\xff\xfe{}", b"[1, 2]", b"{\"metadata\": "):
+        status, _, raw = signed_request(lc.cloud, "POST", path, body)
+        assert (status, json.loads(raw)["error_code"]) == (400, "ModelArts.0104"), raw
+
+
 def test_faults_and_counters(lc):
     lc.cloud.reset_counters()
     lc.cloud.set_faults("list_algorithms", error_429=1.0)

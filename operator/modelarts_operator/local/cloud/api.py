@@ -2,6 +2,10 @@
 
 Every answer carries `X-Request-Id`. Management calls need an SDK-HMAC-SHA256 signature; a
 prediction also accepts `X-Auth-Token`. `/_admin/*` (faults, counters) needs no authentication.
+
+Requests are untrusted: a body must arrive within READ_TIMEOUT_S (408), a connection that does not
+complete a request within IDLE_TIMEOUT_S is closed, and whatever cannot be read or authenticated is
+a 4xx with a message. A 5xx is the emulator's bug, or the model runtime's answer passed through.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import signing
 from .errors import (
     ApiError,
+    bad_http,
     bad_request,
     injected,
     internal_error,
@@ -31,6 +37,8 @@ from .state import public
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 12 * 1024 * 1024  # ModelArts' limit for a prediction request
+READ_TIMEOUT_S = 10.0  # from a request's headers to the end of its body
+IDLE_TIMEOUT_S = 15.0  # a connection with no complete request (also: idle between requests)
 BODY_KEY = web.RequestKey("body", bytes)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -47,7 +55,7 @@ def json_body(request: web.Request) -> dict:
     raw = request[BODY_KEY]
     try:
         body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
         raise bad_request(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
@@ -60,7 +68,11 @@ class Api:
     def __init__(self, cloud, faults: Faults) -> None:
         self.cloud = cloud
         self.faults = faults
-        self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
+        self.read_timeout_s = READ_TIMEOUT_S
+        self.app = web.Application(
+            middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES,
+            handler_args={"keepalive_timeout": IDLE_TIMEOUT_S},
+        )
         pid = "/{project_id}"
         routes = [
             ("POST", f"/v2{pid}/algorithms", "create_algorithm", self.create_algorithm),
@@ -110,9 +122,11 @@ class Api:
             elif exc.status == 405:
                 response = error_response(method_not_allowed(request.method, request.path))
             elif exc.status == 413:
-                response = error_response(ApiError(413, "APIGW.0201", f"Request body larger than {MAX_BODY_BYTES} bytes."))
+                response = error_response(bad_http(413, f"Request body larger than {MAX_BODY_BYTES} bytes."))
             else:
-                response = error_response(ApiError(exc.status, "APIGW.0201", exc.reason))
+                response = error_response(bad_http(exc.status, exc.reason))
+        except (HttpProcessingError, web.RequestPayloadError) as exc:  # a body aiohttp cannot decode
+            response = error_response(bad_http(400, f"The request body cannot be read: {exc}"))
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception:  # a bug here must answer the request, not kill the server
@@ -128,27 +142,35 @@ class Api:
         if operation is None:  # no route matched: aiohttp's 404/405 handler
             return await handler(request)
         if operation == "_admin":
-            request[BODY_KEY] = await request.read()
+            request[BODY_KEY] = await self._read_body(request)
             return await handler(request)
         if operation == "predict" and (request.content_length or 0) > MAX_BODY_BYTES:
             self.faults.draw(operation)
-            raise ApiError(413, "APIGW.0201", f"Request body larger than {MAX_BODY_BYTES} bytes.")
+            raise bad_http(413, f"Request body larger than {MAX_BODY_BYTES} bytes.")
         latency_ms, status = self.faults.draw(operation)
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000)
         if status is not None:
             raise injected(status, operation)
-        request[BODY_KEY] = await request.read()
+        request[BODY_KEY] = await self._read_body(request)
         self._authenticate(request, operation)
         project_id = request.match_info.get("project_id")
         if project_id is not None and project_id != self.cloud.project_id:
             raise ApiError(403, "ModelArts.0105", f"The operation is not allowed: project {project_id} is not yours.")
         return await handler(request)
 
+    async def _read_body(self, request: web.Request) -> bytes:
+        try:
+            return await asyncio.wait_for(request.read(), self.read_timeout_s)
+        except asyncio.TimeoutError:
+            raise bad_http(408, f"Request timeout: the body did not arrive within {self.read_timeout_s:g} s.") from None
+
     def _authenticate(self, request: web.Request, operation: str) -> None:
         token = request.headers.get("X-Auth-Token")
         if operation == "predict" and token is not None:
-            if not hmac.compare_digest(token.encode(), self.cloud.auth_token.encode()):
+            # aiohttp hands over header bytes that are not UTF-8 as surrogates: compare the bytes sent
+            sent = token.encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(sent, self.cloud.auth_token.encode()):
                 raise unauthorized("the X-Auth-Token is not valid")
             return
         raw_path, _, query = request.raw_path.partition("?")
@@ -244,8 +266,11 @@ class Api:
         return json_response({})
 
     async def predict(self, request: web.Request) -> web.Response:
+        content_type = request.headers.get("Content-Type", "application/json")
+        if not (content_type.isascii() and content_type.isprintable()):
+            raise bad_request("the Content-Type header must be printable ASCII")
         status, payload, content_type = await self.cloud.services.predict(
-            request.match_info["id"], request[BODY_KEY], request.headers.get("Content-Type", "application/json"),
+            request.match_info["id"], request[BODY_KEY], content_type,
         )
         return web.Response(body=payload, status=status, headers={"Content-Type": content_type})
 

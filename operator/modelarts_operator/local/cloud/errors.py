@@ -32,6 +32,11 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, "APIGW.0301", f"Incorrect IAM authentication information: {message}")
 
 
+def bad_http(status: int, message: str) -> ApiError:
+    """A request the gateway cannot read (too large, too slow, badly encoded): refused before any API."""
+    return ApiError(status, "APIGW.0201", message)
+
+
 def not_found_route(method: str, path: str) -> ApiError:
     return ApiError(404, "APIGW.0101", f"The API does not exist or has not been published: {method} {path}")
 

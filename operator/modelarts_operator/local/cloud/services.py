@@ -44,6 +44,8 @@ TIME_UNITS = {"DAYS": 86400, "HOURS": 3600, "MINUTES": 60, "SECONDS": 1}
 READY_TIMEOUT_S = 300.0
 STOP_GRACE_S = 5.0
 PREDICT_TIMEOUT_S = 40.0
+# Shorter than the runtime's idle timeout (15 s), so a pooled connection is never reused as the runtime closes it.
+PREDICT_KEEPALIVE_S = 5.0
 OUTPUT_TAIL_LINES = 30
 LIST_KEYS = (
     "service_id", "service_name", "description", "tenant", "project", "owner", "publish_at", "update_time",
@@ -355,7 +357,10 @@ class Services:
             raise service_unavailable(service_id, service["status"])
         runtime = random.choices(runtimes, weights=[max(r.weight, 0) or 1 for r in runtimes])[0]
         if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PREDICT_TIMEOUT_S))
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=PREDICT_TIMEOUT_S),
+                connector=aiohttp.TCPConnector(keepalive_timeout=PREDICT_KEEPALIVE_S),
+            )
         service["invocation_times"] += 1
         try:
             async with self._http.post(runtime.url + "/", data=body, headers={"Content-Type": content_type}) as answer:

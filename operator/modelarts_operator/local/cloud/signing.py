@@ -11,6 +11,10 @@ The algorithm mirrors `huaweicloudsdkcore.signer.Signer`:
     signature         = hex(HMAC-SHA256(SK, string to sign))
 
 Authorization: `SDK-HMAC-SHA256 Access=AK, SignedHeaders=a;b;c, Signature=hex`.
+
+A supplied X-Sdk-Content-Sha256 must be the body's hash (a signature over a declared hash says
+nothing about a body that does not match it), except the SDK's `UNSIGNED-PAYLOAD`, which it sends
+for every non-JSON body (multipart predictions) and which leaves the body out of the signature.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 _AUTH_RE = re.compile(
     r"^SDK-HMAC-SHA256\s+Access=(?P<ak>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<sig>[0-9a-fA-F]+)\s*$"
 )
@@ -106,11 +112,21 @@ def verify(
     now = now or datetime.now(timezone.utc)
     if abs(now - signed_at) > MAX_CLOCK_SKEW:
         raise SignatureError(f"X-Sdk-Date {sdk_date} is more than 15 minutes away from the server time")
-    expected = hmac.new(
-        sk.encode(),
-        string_to_sign(method, raw_path, query_string, headers, signed, body, sdk_date).encode(),
-        hashlib.sha256,
-    ).hexdigest()
+    _check_body_hash(lowered.get("x-sdk-content-sha256"), body)
+    try:  # header bytes that are not UTF-8 arrive as surrogates: sign the bytes that were sent
+        canonical = string_to_sign(method, raw_path, query_string, headers, signed, body, sdk_date)
+        expected = hmac.new(sk.encode(), canonical.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+    except UnicodeError:
+        raise SignatureError("the signed path or query is not UTF-8") from None
     if not hmac.compare_digest(expected, match["sig"].lower()):
         raise SignatureError("the signature does not match the request (check the secret key and the signed content)")
     return ak
+
+
+def _check_body_hash(declared: str | None, body: bytes) -> None:
+    if declared is None or declared.strip() == UNSIGNED_PAYLOAD:
+        return
+    if not _SHA256_RE.fullmatch(declared.strip()):
+        raise SignatureError(f"X-Sdk-Content-Sha256 is neither a SHA-256 hex digest nor {UNSIGNED_PAYLOAD}")
+    if declared.strip().lower() != hashlib.sha256(body).hexdigest():
+        raise SignatureError("X-Sdk-Content-Sha256 does not match the body (the body changed after signing)")

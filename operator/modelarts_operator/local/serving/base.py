@@ -63,10 +63,12 @@ class TfServingBaseService:
         for name, spec in self.model_inputs.items():
             try:
                 value = np.asarray(data[name], dtype=spec.dtype.as_numpy_dtype)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(f"input {name!r} is not convertible to {spec.dtype.name}: {exc}") from None
             if not spec.shape.is_compatible_with(value.shape):
                 raise ValueError(f"input {name!r} has shape {list(value.shape)}, the model takes {spec.shape.as_list()}")
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():  # NaN in, a confident guess out
+                raise ValueError(f"input {name!r} holds NaN or infinite values")
             feeds[name] = self._tf.constant(value)
         outputs = self._signature(**feeds)
         return {name: tensor.numpy().tolist() for name, tensor in outputs.items()}
