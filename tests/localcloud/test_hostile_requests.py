@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from aiohttp import FormData
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from localcloud.cloudkit import BUCKET, Harness, signed_request
@@ -275,6 +277,16 @@ def test_request_bounds(runtime):
     bomb = gzip.compress(b"\x00" * (64 * 1024 * 1024), compresslevel=1)
     answer = send(runtime, [b"Content-Type: application/json", b"Content-Encoding: gzip"], bomb)
     assert answer.status == 413 and answer.seconds < 5, answer
+
+
+async def test_processing_beyond_its_time_bound_is_refused(tiny_package):
+    service = load_model_service(tiny_package, "tiny")
+    async with TestClient(TestServer(build_app(service, limits=Limits(inference_timeout_s=1e-6)))) as client:
+        form = FormData()
+        form.add_field("images", GOOD_PNG, filename="d.png")
+        response = await client.post("/", data=form)
+        TALLY.update(["tried", f"{response.status // 100}xx"])
+        assert response.status == 413 and "took more than" in (await response.json())["error_msg"]
 
 
 def half_open(port: int, partial: bytes) -> tuple[bytes, float]:

@@ -35,6 +35,8 @@ MESSAGE_CHARS = 300  # error messages quote the input (a boundary line, a field 
 
 @dataclass(frozen=True)
 class Limits:
+    """What one request may cost; `build_app(service, limits=Limits(read_timeout_s=...))` changes them."""
+
     body_bytes: int = 12 * 1024 * 1024  # ModelArts' limit for a real-time prediction request
     form_fields: int = 64
     read_timeout_s: float = 10.0  # from the request's headers to the end of its body
