@@ -111,6 +111,14 @@ def test_failures_become_conditions(exc, ready, synced, requeue):
     assert outcome.requeue is requeue
 
 
+def test_a_passing_fault_keeps_ready_unless_there_is_none_yet():
+    unreachable = CloudError("listAlgorithms", ErrorKind.TRANSIENT, "connection refused")
+    assert [c.type for c in error_outcome(unreachable).conditions] == ["Synced"]
+    first = error_outcome(unreachable, ready_known=False).conditions
+    assert [(c.type, c.status, c.reason.value) for c in first] == [
+        ("Ready", "False", "CloudUnavailable"), ("Synced", "False", "CloudUnavailable")]
+
+
 def test_status_patch_writes_only_what_changed():
     stored = {"phase": "Running", "jobId": "j1", "logTail": "a"}
     assert status_patch(stored, {"phase": "Running", "jobId": "j1", "logTail": "a", "metrics": None}) == {}

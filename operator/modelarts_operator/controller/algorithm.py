@@ -153,8 +153,8 @@ class AlgorithmController(KindController):
                 outcome.event("CloudResourceMissing", f"algorithm {status.algorithm_id} was deleted "
                               "outside the operator; creating it again", warning=True)
         if algorithm is None:
-            ctx.begin_create(res, "algorithm")
-            algorithm, created = cloud.modelarts.ensure_algorithm(cloud_spec(res, code_dir))
+            algorithm, created = cloud.modelarts.ensure_algorithm(
+                cloud_spec(res, code_dir), before_create=lambda: ctx.begin_create(res, "algorithm"))
             if created:
                 ctx.crashpoint("algorithm")
             status.algorithm_id, status.cloud_name = algorithm.id, res.cloud_name

@@ -66,8 +66,9 @@ def parse(controller: KindController, body: dict) -> Resource:
     return Resource.from_body(kind, body, spec)
 
 
-def error_outcome(exc: Exception) -> Outcome:
-    """Conditions and requeue for a reconcile that could not finish (pure: unit-tested for every failure)."""
+def error_outcome(exc: Exception, ready_known: bool = True) -> Outcome:
+    """Conditions and requeue for a reconcile that could not finish (pure: unit-tested for every failure).
+    A passing cloud fault keeps the Ready an object has; one that has none yet gets Ready=False."""
     message = str(exc)
     if isinstance(exc, WaitingForDependency):
         return Outcome([not_ready(exc.reason, message), synced(f"waiting: {message}")], requeue=Requeue.FAST)
@@ -82,7 +83,7 @@ def error_outcome(exc: Exception) -> Outcome:
     if isinstance(exc, CloudError):
         reason = CLOUD_REASONS.get(exc.kind, Reason.CLOUD_REJECTED)
         outcome = Outcome([not_synced(reason, message)], requeue=Requeue.FAST)
-        if exc.kind not in (ErrorKind.THROTTLED, ErrorKind.TRANSIENT):  # a passing fault keeps the Ready it had
+        if exc.kind not in (ErrorKind.THROTTLED, ErrorKind.TRANSIENT) or not ready_known:
             outcome.conditions.insert(0, not_ready(reason, message))
         return outcome
     if isinstance(exc, ApiException):
@@ -136,7 +137,7 @@ class Runner:
             except Exception as exc:  # every failure becomes a readable condition
                 if not expected(exc):
                     log.exception("reconcile of %s %s failed", kind, body["metadata"].get("name"))
-                outcome = error_outcome(exc)
+                outcome = error_outcome(exc, ready_known=bool(find_condition(body.get("status"), "Ready")))
             if res is None:  # the spec did not parse: keep the stored status, set the conditions
                 res = Resource.from_body(controller.kind, body, None)
             self._write(res, outcome, post)

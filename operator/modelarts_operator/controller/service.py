@@ -88,10 +88,10 @@ class ServiceController(KindController):
             outcome.event("CloudResourceMissing", f"model {model_id} was deleted outside the operator; importing "
                           "it again", warning=True)
         name = model_name(res, source)
-        ctx.begin_create(res, "model", name)
         model, created = cloud.modelarts.ensure_model(ModelSpec(
             name=name, source_location=ObsUrl.parse(source).api_path, source_job_id=job_id,
-            description=f"{res.ref} (managed by modelarts-operator)"))
+            description=f"{res.ref} (managed by modelarts-operator)"),
+            before_create=lambda: ctx.begin_create(res, "model", name))
         if created:
             ctx.crashpoint("model")
         if status.model_id not in (None, model.id):
@@ -111,8 +111,8 @@ class ServiceController(KindController):
                 return service
             outcome.event("CloudResourceMissing", f"service {status.service_id} was deleted outside the "
                           "operator; deploying it again", warning=True)
-        ctx.begin_create(res, "service")
-        service, created = cloud.modelarts.ensure_service(desired(res, model_id))
+        service, created = cloud.modelarts.ensure_service(desired(res, model_id),
+                                                          before_create=lambda: ctx.begin_create(res, "service"))
         if created:
             ctx.crashpoint("service")
         status.service_id, status.cloud_name = service.id, res.cloud_name

@@ -68,8 +68,8 @@ class ModelArtsApi:
     def find_algorithm(self, name: str) -> Algorithm | None:
         return self.algorithms.find(name)
 
-    def ensure_algorithm(self, spec: AlgorithmSpec) -> tuple[Algorithm, bool]:
-        return self.algorithms.ensure(spec)
+    def ensure_algorithm(self, spec: AlgorithmSpec, before_create: Callable[[], None] | None = None) -> tuple[Algorithm, bool]:
+        return self.algorithms.ensure(spec, before_create)
 
     def update_algorithm(self, algorithm_id: str, spec: AlgorithmSpec) -> Algorithm:
         return self.algorithms.update(algorithm_id, spec)
@@ -88,8 +88,8 @@ class ModelArtsApi:
     def find_training_job(self, name: str) -> TrainingJob | None:
         return self.training_jobs.find(name)
 
-    def ensure_training_job(self, spec: TrainingJobSpec) -> tuple[TrainingJob, bool]:
-        return self.training_jobs.ensure(spec)
+    def ensure_training_job(self, spec: TrainingJobSpec, before_create: Callable[[], None] | None = None) -> tuple[TrainingJob, bool]:
+        return self.training_jobs.ensure(spec, before_create)
 
     def stop_training_job(self, job_id: str) -> bool:
         return self.training_jobs.stop(job_id)
@@ -111,8 +111,8 @@ class ModelArtsApi:
     def find_model(self, name: str, version: str | None = None) -> Model | None:
         return self.models.find(name, version)
 
-    def ensure_model(self, spec: ModelSpec) -> tuple[Model, bool]:
-        return self.models.ensure(spec)
+    def ensure_model(self, spec: ModelSpec, before_create: Callable[[], None] | None = None) -> tuple[Model, bool]:
+        return self.models.ensure(spec, before_create)
 
     def delete_model(self, model_id: str) -> bool:
         return self.models.delete(model_id)
@@ -128,8 +128,8 @@ class ModelArtsApi:
     def find_service(self, name: str) -> Service | None:
         return self.services.find(name)
 
-    def ensure_service(self, spec: ServiceSpec) -> tuple[Service, bool]:
-        return self.services.ensure(spec)
+    def ensure_service(self, spec: ServiceSpec, before_create: Callable[[], None] | None = None) -> tuple[Service, bool]:
+        return self.services.ensure(spec, before_create)
 
     def update_service(self, service_id: str, spec: ServiceSpec | None = None, changes: Collection[str] | None = None,
                        *, status: str | None = None, config: list[dict] | None = None,

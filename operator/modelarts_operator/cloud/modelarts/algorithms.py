@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelarts_operator.cloud.errors import ErrorKind, register_codes
 from modelarts_operator.cloud.modelarts.transport import PAGE, Transport
 from modelarts_operator.cloud.resources import Algorithm, AlgorithmSpec
@@ -46,8 +48,8 @@ class AlgorithmsApi:
             ChangeAlgorithmRequest(algorithm_id=algorithm_id, body=spec.body())))
         return self.get(algorithm_id)
 
-    def ensure(self, spec: AlgorithmSpec) -> tuple[Algorithm, bool]:
-        return self._t.ensure("algorithm", spec.name, self.find, lambda: self.create(spec))
+    def ensure(self, spec: AlgorithmSpec, before_create: Callable[[], None] | None = None) -> tuple[Algorithm, bool]:
+        return self._t.ensure("algorithm", spec.name, self.find, lambda: self.create(spec), before_create)
 
     def delete(self, algorithm_id: str) -> bool:
         from huaweicloudsdkmodelarts.v1 import DeleteAlgorithmRequest

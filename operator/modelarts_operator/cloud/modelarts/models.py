@@ -5,6 +5,8 @@ No model-specific codes: a missing model is ModelArts.0102 with HTTP 404, which 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelarts_operator.cloud.modelarts.transport import Transport
 from modelarts_operator.cloud.resources import Model, ModelSpec
 from modelarts_operator.cloud.retry import NO_RETRY
@@ -30,9 +32,9 @@ class ModelsApi:
                 return Model.model_validate(item)
         return None
 
-    def ensure(self, spec: ModelSpec) -> tuple[Model, bool]:
+    def ensure(self, spec: ModelSpec, before_create: Callable[[], None] | None = None) -> tuple[Model, bool]:
         return self._t.ensure("model", spec.name, lambda n: self.find(n, spec.version),
-                              lambda: self.get(self.create(spec)))
+                              lambda: self.get(self.create(spec)), before_create)
 
     def delete(self, model_id: str) -> bool:
         return self._t.gone_ok(lambda: self._t.v1("delete_model", "DELETE", f"/v1/{{project_id}}/models/{model_id}"))

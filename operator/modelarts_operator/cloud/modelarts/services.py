@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from modelarts_operator.cloud.errors import ErrorKind, register_codes
 from modelarts_operator.cloud.modelarts.transport import Transport
@@ -42,8 +42,8 @@ class ServicesApi:
                 return Service.model_validate(item)
         return None
 
-    def ensure(self, spec: ServiceSpec) -> tuple[Service, bool]:
-        return self._t.ensure("service", spec.name, self.find, lambda: self.get(self.create(spec)))
+    def ensure(self, spec: ServiceSpec, before_create: Callable[[], None] | None = None) -> tuple[Service, bool]:
+        return self._t.ensure("service", spec.name, self.find, lambda: self.get(self.create(spec)), before_create)
 
     def update(self, service_id: str, spec: ServiceSpec, changes: Collection[str] | None = None) -> None:
         """Make the service as `spec` says: its configuration (model, instances) and its auto-stop schedule

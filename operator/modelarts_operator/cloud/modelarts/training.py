@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelarts_operator.cloud.errors import ErrorKind, register_codes
 from modelarts_operator.cloud.modelarts.transport import PAGE, Transport
 from modelarts_operator.cloud.resources import TrainingJob, TrainingJobSpec
@@ -39,8 +41,9 @@ class TrainingJobsApi:
             "list_training_jobs", lambda c: c.list_training_jobs(ListTrainingJobsRequest(body={
                 "offset": offset, "limit": PAGE, "filters": [{"key": "name", "operator": "like", "value": [name]}]}))))
 
-    def ensure(self, spec: TrainingJobSpec) -> tuple[TrainingJob, bool]:
-        return self._t.ensure("training job", spec.name, self.find, lambda: self.create(spec))
+    def ensure(self, spec: TrainingJobSpec, before_create: Callable[[], None] | None = None
+               ) -> tuple[TrainingJob, bool]:
+        return self._t.ensure("training job", spec.name, self.find, lambda: self.create(spec), before_create)
 
     def stop(self, job_id: str) -> bool:
         """Ask a job to terminate; False when it was already gone."""

@@ -113,14 +113,19 @@ class Transport:
             resource_path=path, method=method, query_params=query or [], header_params=headers, body=body,
             response_type=self._raw, auth_settings=["ApiTokenAuth"]), policy)
 
-    def ensure(self, kind: str, name: str, find: Callable[[str], T | None], create: Callable[[], T]) -> tuple[T, bool]:
+    def ensure(self, kind: str, name: str, find: Callable[[str], T | None], create: Callable[[], T],
+               before_create: Callable[[], None] | None = None) -> tuple[T, bool]:
         """Find by name, else create; the whole step is retried, so a lost answer never duplicates.
-        Returns the resource and whether this call created it."""
+        `before_create` runs once the cloud answered that nothing of that name exists, right before the
+        create is sent (the caller records the create as pending). Returns the resource and whether this
+        call created it."""
 
         def attempt() -> tuple[T, bool]:
             existing = find(name)
             if existing is not None:
                 return existing, False
+            if before_create is not None:
+                before_create()
             try:
                 return create(), True
             except CloudError as exc:
