@@ -138,6 +138,11 @@ class LocalCloud:
         await self.services.shutdown()
         await self.models.shutdown()
         await self._runner.cleanup()
+        # Handlers still waiting on a half-open client: cancel them, or the closing loop destroys them pending.
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def stop(self) -> None:
         """Kill every training and serving process, stop both servers; keep state if a folder was given."""
