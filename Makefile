@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv kube test test-fast bench lint demo local-up local-down crds clean
+.PHONY: help venv kube argocd-health argocd test test-fast bench lint demo local-up local-down crds clean
 
 help:
 	@echo "make demo   - run the MNIST pipeline through the operator on the local stack"
@@ -14,7 +14,9 @@ help:
 	@echo "make lint   - ruff, then the import contracts (lint-imports, .importlinter)"
 	@echo "make venv   - create .venv with all extras"
 	@echo "make kube   - build etcd, kube-apiserver and kube-controller-manager from source (tools/kube/)"
-	@echo "make crds   - regenerate crds/ from the API types"
+	@echo "make argocd-health - run the Argo CD health checks in Argo CD's own Lua engine (tools/argocd-health/)"
+	@echo "make argocd - build Argo CD's application controller and repo server (tools/argocd/), install redis-server"
+	@echo "make crds   - regenerate crds/, docs/api.md and the Argo CD health checks from the API types"
 	@echo "make local-up / local-down - start / stop the local stack with the operator"
 
 venv: $(STAMP)
@@ -30,8 +32,20 @@ $(STAMP): pyproject.toml setup.py
 kube:
 	bash tools/kube/build.sh
 
+# The Argo CD health checks of manifests/argocd/, each health_test.yaml case in Argo CD's own Lua engine
+# (tools/argocd-health/, built once per version into ~/.cache like `make kube`; docs/argocd.md).
+argocd-health:
+	bash tools/argocd-health/build.sh
+	"$$(bash tools/argocd-health/build.sh path)" manifests/argocd
+
+# Argo CD's application controller and repo server for the real sync test (tests/operator/test_argocd_sync.py),
+# built once per version into ~/.cache like `make kube` (tools/argocd/), and Redis from Debian's redis-server.
+argocd:
+	bash tools/argocd/build.sh
+	command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+
 # Every test, on both Kubernetes backends (the emulator and the real control plane).
-test: $(STAMP) kube
+test: $(STAMP) kube argocd-health argocd
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 # Everything but the tests that train or serve TensorFlow models.
@@ -56,9 +70,11 @@ local-up: $(STAMP)
 local-down: $(STAMP)
 	$(VENV)/bin/modelarts-operator local down
 
-# Regenerate crds/ from the Pydantic API types (a test fails when they are stale).
+# Regenerate crds/ and docs/api.md from the Pydantic API types, and the Argo CD health checks of
+# manifests/argocd/ from the condition reasons (tests fail when they are stale).
 crds: $(STAMP)
 	$(PY) -m modelarts_operator.api.generate crds docs/api.md
+	$(PY) -m modelarts_operator.api.health manifests/argocd
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 from importlib.metadata import requires
@@ -10,8 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelarts_operator.api.conditions import TERMINAL_REASONS
+from modelarts_operator.api import health
+from modelarts_operator.api.conditions import TERMINAL_REASONS, Reason
 from modelarts_operator.api.kinds import KINDS
+from modelarts_operator.controller.registry import BY_KIND
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,15 +87,35 @@ def test_operator_imports_without_tensorflow_or_emulators():
     assert result.returncode == 0, result.stderr
 
 
+# --- the Argo CD health checks (manifests/argocd/, docs/argocd.md) ----------------------------------------
+# Argo CD's own Lua engine runs every case in tools/argocd-health/ (`make argocd-health`,
+# tests/test_argocd_health.py); lupa (C Lua 5.4, looser than Argo CD's gopher-lua 5.1) is the quick check here.
+
+ARGOCD = ROOT / "manifests" / "argocd"
+
+
+def scripts() -> dict[str, str]:
+    return {kind.kind: (ARGOCD / health.script_path(kind.kind)).read_text() for kind in KINDS}
+
+
+def health_cases() -> list[tuple[str, dict, Path]]:
+    """(kind, expected healthStatus, object file) of every health_test.yaml case."""
+    cases = []
+    for kind in KINDS:
+        folder = (ARGOCD / health.script_path(kind.kind)).parent
+        for case in yaml.safe_load((folder / "health_test.yaml").read_text())["tests"]:
+            cases.append((kind.kind, case["healthStatus"], folder / case["inputPath"]))
+    return cases
+
+
 @pytest.fixture(scope="module")
 def health_check():
     lupa = pytest.importorskip("lupa")  # in the [test] extra; skipped only outside `make test`'s venv
     runtime = lupa.LuaRuntime(unpack_returned_tuples=True)
-    script = (ROOT / "manifests" / "argocd" / "health.lua").read_text()
-    check = runtime.eval(f"function(obj) {script} end")
+    checks = {kind: runtime.eval(f"function(obj) {script} end") for kind, script in scripts().items()}
 
-    def run(obj: dict) -> tuple[str, str]:
-        result = check(to_lua(runtime, obj))
+    def run(obj: dict, kind: str = "TrainingJob") -> tuple[str, str]:
+        result = checks[kind](to_lua(runtime, obj))
         return result["status"], result["message"]
 
     return run
@@ -113,16 +138,77 @@ def resource(generation=1, observed=1, ready=None, deleting=False) -> dict:
     return obj
 
 
-def test_argocd_health_check(health_check):
-    assert health_check(resource(ready=("True", "Running")))[0] == "Healthy"
-    assert health_check(resource(ready=("False", "Failed"))) == ("Degraded", "Failed: m")
-    assert health_check(resource(ready=("False", "Running")))[0] == "Progressing"
-    assert health_check(resource(generation=2, observed=1, ready=("True", "Running")))[0] == "Progressing"
-    assert health_check(resource(ready=("True", "Running"), deleting=True))[0] == "Progressing"
-    assert health_check({"metadata": {"generation": 1}})[0] == "Progressing"
+def test_argocd_health_checks_are_not_stale():
+    """The per-kind scripts and argocd-cm.yaml are what api/health.py generates from conditions.py."""
+    for name, content in health.expected_files().items():
+        assert (ARGOCD / name).read_text() == content, f"manifests/argocd/{name} is stale: run `make crds`"
+    present = {p.relative_to(ARGOCD).as_posix() for p in ARGOCD.rglob("health.lua")}
+    assert present == {health.script_path(kind.kind) for kind in KINDS}
 
 
-def test_argocd_terminal_reasons_match_the_operator():
-    script = (ROOT / "manifests" / "argocd" / "health.lua").read_text()
-    listed = {part.split("=")[0].strip() for part in script.split("local terminal = {")[1].split("}")[0].split(",")}
-    assert listed == set(TERMINAL_REASONS)
+@pytest.mark.parametrize("case", health_cases(), ids=lambda c: f"{c[0]}/{c[2].stem}")
+def test_argocd_health_check_cases(health_check, case):
+    """Every case of Argo CD's health_test.yaml files (captured objects), in lupa."""
+    kind, expected, path = case
+    obj = yaml.safe_load(path.read_text())
+    assert (obj["apiVersion"].split("/")[0], obj["kind"]) == (health.GROUP, kind)
+    assert health_check(obj, kind) == (expected["status"], expected["message"])
+
+
+@pytest.mark.parametrize("kind", [kind.kind for kind in KINDS])
+def test_argocd_health_check(health_check, kind):
+    def run(obj: dict) -> tuple[str, str]:
+        return health_check(obj, kind)
+
+    assert run(resource(ready=("True", "Running")))[0] == "Healthy"
+    assert run(resource(ready=("False", "Failed"))) == ("Degraded", "Failed: m")
+    assert run(resource(ready=("False", "Running")))[0] == "Progressing"
+    assert run(resource(ready=("False", "CredentialsMissing"))) == ("Progressing", "CredentialsMissing: m")
+    assert run(resource(ready=("False", "SomeReasonOfANewerOperator")))[0] == "Progressing"
+    assert run(resource(ready=("Unknown", "Failed")))[0] == "Progressing"
+    assert run(resource(generation=2, observed=1, ready=("True", "Running")))[0] == "Progressing"
+    assert run(resource(ready=("True", "Running"), deleting=True))[0] == "Progressing"
+    assert run({"metadata": {"generation": 1}})[0] == "Progressing"
+    assert run({"metadata": {"generation": 1}, "status": {"observedGeneration": 1}}) == (
+        "Progressing", "waiting for the operator")
+
+
+def test_argocd_degraded_reasons_are_the_terminal_ones():
+    for script in scripts().values():
+        table = script.split("local degraded = {")[1].split("}")[0]
+        listed = {part.split("=")[0].strip() for part in table.split(",") if part.strip()}
+        assert listed == set(TERMINAL_REASONS)
+
+
+def test_argocd_cases_cover_every_state_and_terminal_reason():
+    """Each kind's cases: no status, stale generation, being deleted, Ready=True, progress, and Degraded for
+    every terminal reason the kind can set (its controller's, InvalidSpec, and DependencyFailed for a kind
+    with references)."""
+    by_kind: dict[str, dict[str, str]] = {}
+    for kind, expected, path in health_cases():
+        by_kind.setdefault(kind, {})[path.stem] = expected["status"]
+    for kind in KINDS:
+        cases = by_kind[kind.kind]
+        assert cases["no-status"] == cases["stale-generation"] == cases["being-deleted"] == "Progressing"
+        assert "Healthy" in cases.values()
+        terminal = {r for r in BY_KIND[kind.kind].reasons if r.terminal} | {Reason.INVALID_SPEC}
+        if "Ref\"" in json.dumps(kind.spec.model_json_schema(by_alias=True)):
+            terminal.add(Reason.DEPENDENCY_FAILED)
+        for reason in terminal:
+            file = re.sub(r"(?<!^)(?=[A-Z])", "-", reason.value).lower()  # MaxRuntimeExceeded: max-runtime-exceeded
+            assert cases.get(file) == "Degraded", f"{kind.kind}: no Degraded case testdata/{file}.yaml"
+
+
+def test_argocd_component_patches_argocd_cm(tmp_path):
+    """manifests/argocd as a kustomize Component adds the four keys to an Argo CD install's argocd-cm."""
+    (tmp_path / "cm.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "argocd-cm", "labels": {"app.kubernetes.io/part-of": "argocd"}},
+        "data": {"url": "https://argocd.example.com"}}))
+    component = Path(os.path.relpath(ARGOCD, tmp_path)).as_posix()
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(
+        {"namespace": "argocd", "resources": ["cm.yaml"], "components": [component]}))
+    [cm] = render(str(tmp_path))
+    assert cm["metadata"]["namespace"] == "argocd"
+    assert cm["data"] == {"url": "https://argocd.example.com",
+                          **{health.config_map_key(kind): script for kind, script in scripts().items()}}
