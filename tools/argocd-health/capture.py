@@ -170,9 +170,19 @@ def run(capture: Capture) -> None:
     kind = TRAINING_JOB
     capture.no_status(kind, "train", job_spec("train", "algo-ok"))
     capture.reason(kind, "train", "Completed", "completed", "Healthy", "the job finished; its model is in OBS")
+    cloud = stack.cloud
+    cloud.set_faults(None, error_500=1.0)  # every ModelArts answer a 500: the look at the job fails
+    step = stack.reconcile(kind, "train")
+    cloud.set_faults(None)
+    assert find_condition(step.status, "Synced").get("reason") == "CloudUnavailable", step.status
+    capture.take(kind, "train", "completed-cloud-unavailable", "Healthy",
+                 "Completed, then a reconcile the cloud answered with 500s: Synced=False, Ready stays True")
     capture.deleting(kind, "train", "deleted once Completed: the finalizer deletes the job and its output first")
     capture.reason(kind, "train-waiting", "WaitingForDependency", "waiting-for-dependency", "Progressing",
                    "progress: its algorithm does not exist yet", job_spec("train-waiting", "algo-later"))
+    capture.reason(kind, "train-no-secret", "CredentialsMissing", "credentials-missing", "Progressing",
+                   "error reason, retried: the credentials Secret does not exist",
+                   job_spec("train-no-secret", "algo-ok", credentialsSecret="no-such-secret"))
     capture.reason(kind, "train-failing", "Failed", "failed", "Degraded", "terminal: the training code exited with 3",
                    job_spec("train-failing", "algo-failing"))
     capture.reason(kind, "train-stopped", "Running", "running", "Progressing", "progress: the job runs",
