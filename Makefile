@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv kube argocd-health test test-fast bench lint demo local-up local-down crds clean
+.PHONY: help venv kube argocd-health argocd test test-fast bench lint demo local-up local-down crds clean
 
 help:
 	@echo "make demo   - run the MNIST pipeline through the operator on the local stack"
@@ -15,6 +15,7 @@ help:
 	@echo "make venv   - create .venv with all extras"
 	@echo "make kube   - build etcd, kube-apiserver and kube-controller-manager from source (tools/kube/)"
 	@echo "make argocd-health - run the Argo CD health checks in Argo CD's own Lua engine (tools/argocd-health/)"
+	@echo "make argocd - build Argo CD's application controller and repo server (tools/argocd/), install redis-server"
 	@echo "make crds   - regenerate crds/, docs/api.md and the Argo CD health checks from the API types"
 	@echo "make local-up / local-down - start / stop the local stack with the operator"
 
@@ -37,8 +38,14 @@ argocd-health:
 	bash tools/argocd-health/build.sh
 	"$$(bash tools/argocd-health/build.sh path)" manifests/argocd
 
+# Argo CD's application controller and repo server for the real sync test (tests/operator/test_argocd_sync.py),
+# built once per version into ~/.cache like `make kube` (tools/argocd/), and Redis from Debian's redis-server.
+argocd:
+	bash tools/argocd/build.sh
+	command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+
 # Every test, on both Kubernetes backends (the emulator and the real control plane).
-test: $(STAMP) kube argocd-health
+test: $(STAMP) kube argocd-health argocd
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 # Everything but the tests that train or serve TensorFlow models.
