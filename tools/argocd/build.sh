@@ -32,7 +32,7 @@ mkdir -p "$dir"
 tmp=$(mktemp -d "$dir/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-echo "argocd: building $key into $dir (first build on 2 cores: about 6 minutes; Go's caches make the next one quick)"
+echo "argocd: building $key into $dir (first build on 2 cores: about 7 minutes; Go's caches make the next one quick)"
 # -trimpath: reproducible paths; -ldflags -s -w: no symbol tables. The version Argo CD reports (and
 # writes into its logs) is set as its release build sets it.
 pkg=github.com/argoproj/argo-cd/v3/common
