@@ -9,7 +9,7 @@ Shown here: the waves go one by one, each waiting until the one before is Health
 ends Synced and Healthy with the service running; a new commit that changes instanceCount is synced and
 the service follows; deleting the Application with the resources finalizer removes the four resources and
 their cloud side; a TrainingJob whose boot file fails makes the Application Degraded and the service's
-wave is never applied. docs/argocd-sync.md describes the same set-up on a real cluster.
+wave is never applied. docs/argocd.md describes the same set-up on a real cluster.
 
 Real control plane only (Argo CD needs server-side behaviour the emulator lacks: watch of every API,
 discovery of all groups)."""
