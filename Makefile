@@ -45,7 +45,7 @@ argocd:
 	command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
 # Every test, on both Kubernetes backends (the emulator and the real control plane).
-test: $(STAMP) kube argocd-health argocd
+test: $(STAMP) kube argocd argocd-health
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 # Everything but the tests that train or serve TensorFlow models.
