@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# apt-get (Redis for the Argo CD sync test) needs root: sudo unless make runs as root.
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help venv kube argocd-health argocd test test-fast bench lint demo local-up local-down crds clean
 
@@ -42,7 +44,7 @@ argocd-health:
 # built once per version into ~/.cache like `make kube` (tools/argocd/), and Redis from Debian's redis-server.
 argocd:
 	bash tools/argocd/build.sh
-	command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 
 # Every test, on both Kubernetes backends (the emulator and the real control plane).
 test: $(STAMP) kube argocd argocd-health
