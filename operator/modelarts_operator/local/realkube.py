@@ -340,7 +340,9 @@ class RealKube:
     def audit_events(self) -> Iterator[dict]:
         if not self.audit_log.exists():
             return
-        for line in self.audit_log.read_text(errors="replace").splitlines():
+        # Complete lines only: the API server may be writing the last one right now.
+        complete = self.audit_log.read_text(errors="replace").rpartition("\n")[0]
+        for line in complete.splitlines():
             if line.strip():
                 yield json.loads(line)
 
