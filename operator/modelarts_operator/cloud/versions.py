@@ -60,10 +60,10 @@ def reserve_version(store: ObsStore, output: ObsUrl, owner: str, pause_s: float 
         if mine:
             return mine
         version = next_version(key.split("/", 1)[0] for key in keys)
-        claim = output.join(version, CLAIM_PREFIX + owner)
+        folder = output.join(version).folder()
+        claim = folder.join(CLAIM_PREFIX + owner)
         store.upload_bytes(owner.encode(), claim)
-        claims = [key for key in _relative(output.join(version).folder(), store.list(output.join(version).folder()))
-                  if key.startswith(CLAIM_PREFIX)]
+        claims = [key for key in _relative(folder, store.list(folder)) if key.startswith(CLAIM_PREFIX)]
         if claims == [CLAIM_PREFIX + owner]:
             return version
         store.delete_object(claim)  # another job claimed it too: step back, try again after a random pause

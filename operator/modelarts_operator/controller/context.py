@@ -141,7 +141,6 @@ class Context:
         external-create-pending): a finalizer after a lost answer looks it up by name."""
         record = resource.pending(what, name)
         if record not in resource.status.pending_creates:
-            self.cloud(resource).credentials()  # a missing or broken Secret fails here: nothing may exist yet
             resource.status.pending_creates = [*resource.status.pending_creates, record]
             self.checkpoint(resource)
 

@@ -48,7 +48,6 @@ class SecretCredentials:
 class Cloud:
     obs: ObsStore
     modelarts: ModelArtsApi
-    credentials: SecretCredentials
 
 
 class CloudClients:
@@ -71,7 +70,7 @@ class CloudClients:
         with self._lock:
             if key not in self._clouds:
                 provider = SecretCredentials(self.kube, namespace, secret, self.settings.secret_cache_s)
-                self._clouds[key] = Cloud(ObsStore(provider), ModelArtsApi(provider), provider)
+                self._clouds[key] = Cloud(ObsStore(provider), ModelArtsApi(provider))
             return self._clouds[key]
 
     def release(self, namespace: str, secret: str, uid: str) -> None:
