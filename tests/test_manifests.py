@@ -28,8 +28,8 @@ def render(path: str) -> list[dict]:
 
 def test_operator_kustomization_renders_everything():
     kinds = sorted(d["kind"] for d in render("manifests"))
-    assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"]
-                           + ["CustomResourceDefinition"] * 4)
+    assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment",
+                            "PodDisruptionBudget"] + ["CustomResourceDefinition"] * 6)  # 4 kinds, 2 of Kopf's peering
 
 
 def test_rbac_has_no_wildcards_and_covers_the_resources():
@@ -59,6 +59,28 @@ def test_deployment_is_hardened():
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/work", "/tmp"} <= mounts  # writable places on a read-only root
+
+
+def test_deployment_runs_two_peered_replicas():
+    """Two replicas, one active (docs/high-availability.md): peering on, each named after its pod, RBAC
+    for the peering objects, the peering CRDs shipped, one replica kept through a node drain."""
+    documents = render("manifests")
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert deployment["spec"]["replicas"] == 2
+    assert "--standalone" not in container["args"] and "--peering=modelarts-operator" in container["args"]
+    pod_id = next(e for e in container["env"] if e["name"] == "POD_ID")
+    assert pod_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    crds = {d["metadata"]["name"] for d in documents if d["kind"] == "CustomResourceDefinition"}
+    assert {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"} <= crds
+    role = next(d for d in documents if d["kind"] == "ClusterRole")
+    peering_rule = next(r for r in role["rules"] if "kopf.dev" in r["apiGroups"])
+    assert set(peering_rule["resources"]) == {"kopfpeerings", "clusterkopfpeerings"}
+    assert {"get", "list", "watch", "patch", "create"} == set(peering_rule["verbs"])
+    budget = next(d for d in documents if d["kind"] == "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
 
 
 def test_samples_and_local_overlay_render():

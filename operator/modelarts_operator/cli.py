@@ -13,7 +13,8 @@ def _run(args: argparse.Namespace) -> int:
     from modelarts_operator.controller.settings import Settings
 
     settings = Settings.from_env()
-    for name in ("credentials_secret", "poll_fast_s", "poll_slow_s", "poll_terminal_s", "max_workers"):
+    for name in ("credentials_secret", "poll_fast_s", "poll_slow_s", "poll_terminal_s", "max_workers",
+                 "peering_lifetime_s"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     if not args.namespace and not args.all_namespaces:
@@ -100,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     run.add_argument("--standalone", action="store_true", help="no peering: for one replica without leader election")
     run.add_argument("--peering", default="modelarts-operator",
-                     help="KopfPeering object for leader election between replicas (needs Kopf's peering CRDs)")
+                     help="peering object for leader election between replicas (ClusterKopfPeering with "
+                          "--all-namespaces, else a KopfPeering per namespace; created when missing; needs "
+                          "manifests/peering.yaml)")
+    run.add_argument("--peering-lifetime", dest="peering_lifetime_s", type=int, default=None,
+                     help="seconds after its last keep-alive a dead leader is taken over (default 15)")
     run.add_argument("--liveness", default=None, help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--credentials-secret", default=None,
                      help="Secret used when a resource names none (default modelarts-credentials, in its namespace)")

@@ -102,6 +102,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> Runner:
         settings.persistence.diffbase_storage = TolerantDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
         settings.posting.level = logging.WARNING  # our own events say what happens; Kopf's add noise
         settings.execution.max_workers = max_workers
+        settings.peering.lifetime = peering_lifetime
 
     @kopf.on.cleanup(registry=registry)
     def stop_workers(**_):
@@ -117,7 +118,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> Runner:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
-    max_workers = settings.max_workers
+    max_workers, peering_lifetime = settings.max_workers, settings.peering_lifetime_s
     runner = Runner(Context(Kube(), settings), BY_KIND)
     for controller in CONTROLLERS:
         _register_kind(registry, runner, settings, executor, controller)

@@ -7,7 +7,10 @@ import logging
 import kopf
 
 from modelarts_operator.controller.handlers import register
+from modelarts_operator.controller.peering import PeeringNotInstalled, ensure_peering, start_priority
 from modelarts_operator.controller.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def serve_terminating_namespaces() -> None:
@@ -35,6 +38,19 @@ def serve_terminating_namespaces() -> None:
     observation.revise_namespaces = revise_namespaces
 
 
+def join_peering(name: str, namespaces: list[str], all_namespaces: bool) -> int:
+    """Make sure the peering objects exist; this replica's priority (the kube config is loaded)."""
+    from kubernetes import client
+
+    try:
+        created = ensure_peering(client.CustomObjectsApi(), name, namespaces, all_namespaces)
+    except PeeringNotInstalled as exc:
+        raise SystemExit(f"modelarts-operator run: {exc}") from None
+    for what in created:
+        log.info("created the peering object %s", what)
+    return start_priority()
+
+
 def run(*, namespaces: list[str], all_namespaces: bool, standalone: bool, peering: str | None,
         liveness: str | None, settings: Settings, verbose: bool = False) -> None:
     """Block until SIGINT/SIGTERM, reconciling the four kinds in the given scope."""
@@ -44,11 +60,13 @@ def run(*, namespaces: list[str], all_namespaces: bool, standalone: bool, peerin
     serve_terminating_namespaces()
     registry = kopf.OperatorRegistry()
     register(registry, settings)
+    priority = 0 if standalone else join_peering(peering, namespaces, all_namespaces)
     kopf.run(
         registry=registry,
         clusterwide=all_namespaces,
         namespaces=namespaces,
         standalone=standalone,
         peering_name=None if standalone else peering,
+        priority=priority,
         liveness_endpoint=liveness,
     )

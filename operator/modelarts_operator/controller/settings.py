@@ -32,6 +32,9 @@ class Settings:
     poll_terminal_s: float = 3600.0  # finished for good (a Completed job, an InvalidSpec)
     max_workers: int = 16  # threads running reconciles and finalizers at once
     secret_cache_s: float = 5.0  # a rotated Secret is seen within this time
+    # A replica that dies unannounced is taken over this long after its last keep-alive (Kopf renews
+    # 5-10 s before the end): as controller-runtime's 15 s lease.
+    peering_lifetime_s: int = 15
     builtin_code_dir: Path = field(default_factory=_default_builtin_code)
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "modelarts-operator")
     mnist_local_dirs: list[Path] | None = None  # None: $MNIST_DIR, then ../shared/datasets/mnist
@@ -46,6 +49,8 @@ class Settings:
             value = env.get(prefix + name.upper())
             if value:
                 setattr(settings, name, float(value))
+        if env.get(prefix + "PEERING_LIFETIME_S"):
+            settings.peering_lifetime_s = int(env[prefix + "PEERING_LIFETIME_S"])
         if env.get(prefix + "MAX_WORKERS"):
             settings.max_workers = int(env[prefix + "MAX_WORKERS"])
         if env.get(prefix + "WORK_DIR"):
