@@ -91,6 +91,34 @@ def test_samples_and_local_overlay_render():
     assert local["TrainingJob"]["spec"]["hyperparameters"] == {"epochs": "1", "train_limit": "10000"}
 
 
+def test_metrics_are_exposed_and_their_monitoring_is_optional():
+    """/metrics on port 9090 (docs/metrics.md): the flag, a named container port, the scrape annotations; the
+    Service and ServiceMonitor in manifests/monitoring/, outside manifests/ (which must apply without the
+    Prometheus Operator's CRDs), pointing at the same pods and port."""
+    base = render("manifests")
+    assert not [d for d in base if d["apiVersion"].startswith("monitoring.coreos.com/")]
+    deployment = next(d for d in base if d["kind"] == "Deployment")
+    template = deployment["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    assert "--metrics-port=9090" in container["args"]
+    args = container["args"]
+    assert args.index("--metrics-port=9090") == args.index("--liveness=http://0.0.0.0:8080/healthz") + 1
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["metrics"] == 9090
+    annotations = template["metadata"]["annotations"]
+    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"}
+
+    monitoring = {d["kind"]: d for d in render("manifests/monitoring")}
+    assert sorted(monitoring) == ["Service", "ServiceMonitor"]
+    service, monitor = monitoring["Service"], monitoring["ServiceMonitor"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert service["metadata"]["namespace"] == monitor["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+
+
 def test_operator_distribution_has_no_heavy_dependencies():
     core = [r for r in requires("modelarts-operator") if "extra ==" not in r]
     assert not any(name in " ".join(core).lower() for name in ("tensorflow", "moto", "numpy", "pillow"))

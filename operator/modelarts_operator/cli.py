@@ -17,6 +17,8 @@ def _run(args: argparse.Namespace) -> int:
                  "peering_lifetime_s"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
+    if args.metrics_port is not None:
+        settings.metrics_port = args.metrics_port
     if not args.namespace and not args.all_namespaces:
         raise SystemExit("modelarts-operator run: give --namespace NS (repeatable) or --all-namespaces")
     run(namespaces=args.namespace, all_namespaces=args.all_namespaces, standalone=args.standalone,
@@ -117,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds between checks of a resource finished for good (default 3600)")
     run.add_argument("--max-workers", dest="max_workers", type=int, default=None,
                      help="reconciles and finalizers running at once, each in a thread (default 16)")
+    run.add_argument("--metrics-port", dest="metrics_port", type=int, default=None,
+                     help="serve Prometheus metrics at http://0.0.0.0:PORT/metrics (default 0: off; docs/metrics.md)")
     run.set_defaults(func=_run)
 
     demo = commands.add_parser("demo", help="run the MNIST tutorial through the operator on the local stack")

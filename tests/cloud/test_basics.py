@@ -138,7 +138,7 @@ def test_retries_transient_then_succeeds_with_growing_jittered_delays():
         return "done"
 
     policy = RetryPolicy(attempts=5, base_delay_s=1.0, max_delay_s=3.0, deadline_s=100)
-    assert with_retries("op", flaky, policy, sleep=sleeps.append) == "done"
+    assert with_retries("op", flaky, policy, sleep=sleeps.append, service="obs") == "done"
     assert len(calls) == 4 and len(sleeps) == 3
     assert all(0 <= s <= min(3.0, 2 ** i) for i, s in enumerate(sleeps))
 
@@ -153,14 +153,15 @@ def test_retries_are_bounded_and_skip_permanent_errors():
         return call
 
     with pytest.raises(CloudError):
-        with_retries("op", always(ErrorKind.TRANSIENT), RetryPolicy(attempts=3), sleep=lambda s: None)
+        with_retries("op", always(ErrorKind.TRANSIENT), RetryPolicy(attempts=3), sleep=lambda s: None, service="obs")
     assert len(calls) == 3
     calls.clear()
     with pytest.raises(CloudError):
-        with_retries("op", always(ErrorKind.AUTH), RetryPolicy(attempts=3), sleep=lambda s: None)
+        with_retries("op", always(ErrorKind.AUTH), RetryPolicy(attempts=3), sleep=lambda s: None, service="obs")
     assert len(calls) == 1
     calls.clear()
     with pytest.raises(CloudError):  # the deadline stops retries before the attempts run out
         with_retries("op", always(ErrorKind.TRANSIENT),
-                     RetryPolicy(attempts=50, base_delay_s=10, max_delay_s=10, deadline_s=0.001), sleep=lambda s: None)
+                     RetryPolicy(attempts=50, base_delay_s=10, max_delay_s=10, deadline_s=0.001), sleep=lambda s: None,
+                     service="obs")
     assert len(calls) < 50

@@ -56,6 +56,7 @@ class OperatorStack:
         self.real_kube = real_kube  # the RealKube on the real backend: its audit log shows refused requests
         self.log_file = folder / "operator.log"
         self.process: subprocess.Popen | None = None
+        self.metrics_url: str | None = None  # the running operator's /metrics
         self.starts = 0
         creds = CloudCredentials.from_mapping(cloud.credentials())
         self.api = ModelArtsApi(lambda: creds, FAST_RETRIES)
@@ -149,12 +150,15 @@ class OperatorStack:
     def start_operator(self, env: dict[str, str] | None = None, wait_live: bool = True) -> subprocess.Popen:
         assert not self.operator_alive(), "the operator is already running"
         self.liveness = f"http://127.0.0.1:{free_port()}/healthz"
+        metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # tests/operator/test_e2e.py scrapes it
         out = open(self.log_file, "ab")  # noqa: SIM115 - the child keeps it
         out.write(f"\n===== operator start #{self.starts + 1} =====\n".encode())
         out.flush()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelarts_operator.cli", "run", "--namespace", self.namespace, "--standalone",
-             "--poll-fast", "1", "--poll-slow", "3", "--poll-terminal", "3", "--liveness", self.liveness],
+             "--poll-fast", "1", "--poll-slow", "3", "--poll-terminal", "3", "--liveness", self.liveness,
+             "--metrics-port", str(metrics_port)],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env=dict(self.env(), PYTHONUNBUFFERED="1", MODELARTS_OPERATOR_WORK_DIR=str(self.folder / "work"),
                      KUBECONFIG=str(self.kube.operator_kubeconfig or self.kube.kubeconfig), **(env or {})))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import urllib.request
 
 import pytest
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelarts_operator import mnist
 from modelarts_operator.api.conditions import find_condition
@@ -15,6 +17,8 @@ pytestmark = pytest.mark.slow
 
 ORDER = [("mnistdataset", "mnist"), ("modelartsalgorithm", "mnist-tensorflow"), ("trainingjob", "mnist-train"),
          ("modelartsservice", "mnist-service")]
+KINDS = ("MnistDataset", "ModelArtsAlgorithm", "TrainingJob", "ModelArtsService")
+PREFIX = "modelarts_operator_"
 
 
 def first_test_image(mnist_dir) -> tuple[bytes, int]:
@@ -92,6 +96,8 @@ def test_end_to_end(stack, mnist_dir):
         synced = find_condition(obj["status"], "Synced")
         assert synced["status"] == "True", (obj["metadata"]["name"], synced)
 
+    check_metrics_when_ready(stack)
+
     image, label = first_test_image(mnist_dir)
     answer = predict(service["endpoint"], image, "digit.png", token=stack.cloud.auth_token)
     assert answer["predicted_label"] == str(label), answer
@@ -102,6 +108,7 @@ def test_end_to_end(stack, mnist_dir):
     left = stack.inventory()
     assert left == {"algorithms": 0, "training_jobs": 0, "models": 0, "services": 0, "objects": []}, left
     assert {"Deleted"} <= stack.event_reasons("mnist-service") & stack.event_reasons("mnist-train")
+    check_metrics_when_deleted(stack)
 
 
 def test_no_secret_in_logs_events_or_status(stack):
@@ -110,3 +117,58 @@ def test_no_secret_in_logs_events_or_status(stack):
 
 def ready_reason(obj: dict) -> str | None:
     return find_condition(obj["status"], "Ready").get("reason")
+
+
+# --- /metrics ------------------------------------------------------------------------------------------
+
+
+def scrape(stack) -> dict[tuple[str, frozenset], float]:
+    """The operator's /metrics, parsed by prometheus_client's own parser: {(sample name, labels): value}."""
+    with urllib.request.urlopen(stack.metrics_url, timeout=5) as response:
+        assert response.status == 200
+        text = response.read().decode()
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def total(samples: dict, name: str, **labels: str) -> float:
+    """The sum of `name` over the samples whose labels include `labels`."""
+    return sum(value for (sample, have), value in samples.items()
+               if sample == name and set(labels.items()) <= have)
+
+
+def check_metrics_when_ready(stack) -> None:
+    def ready_counted():  # the gauge follows each status write: poll for the last one
+        samples = scrape(stack)
+        if all(total(samples, PREFIX + "resources", kind=kind, ready="True") == 1 for kind in KINDS):
+            return samples
+        return None
+
+    samples = stack.wait_for(ready_counted, 20, "4 Ready objects in modelarts_operator_resources")
+    for kind in KINDS:
+        assert total(samples, PREFIX + "reconciles_total", kind=kind, result="ok") >= 1, kind
+        assert total(samples, PREFIX + "reconcile_duration_seconds_count", kind=kind) >= 1, kind
+        assert total(samples, PREFIX + "resources", kind=kind) == 1, kind  # one object, one reason
+    for service, operation in (("modelarts", "create_training_job"), ("obs", "listObjects")):
+        assert total(samples, PREFIX + "cloud_api_calls_total", service=service, operation=operation,
+                     outcome="ok") >= 1, (service, operation)
+    assert total(samples, PREFIX + "cloud_api_calls_total", service="modelarts", outcome="ok") >= 10
+    assert total(samples, PREFIX + "cloud_api_calls_total", service="obs", outcome="ok") >= 10
+    assert total(samples, PREFIX + "training_job_duration_seconds_count", phase="Completed") == 1
+    assert total(samples, PREFIX + "training_job_duration_seconds_sum", phase="Completed") > 0
+    assert total(samples, PREFIX + "training_job_accuracy_ratio_count") == 1
+    assert total(samples, PREFIX + "training_job_accuracy_ratio_sum") >= 0.9
+    assert total(samples, PREFIX + "finalizers_pending") == 0
+    assert total(samples, "process_resident_memory_bytes") > 0  # the process collector is on
+    private = {stack.namespace, stack.bucket, *(name for _, name in ORDER)}
+    for (name, labels), _ in samples.items():
+        for label, value in labels:
+            assert not any(word in value for word in private), f"{name}: label {label}={value!r} names an object"
+
+
+def check_metrics_when_deleted(stack) -> None:
+    samples = scrape(stack)
+    for kind in KINDS:
+        assert total(samples, PREFIX + "finalizer_runs_total", kind=kind, result="done") == 1, kind
+        assert total(samples, PREFIX + "finalizers_pending", kind=kind) == 0, kind
+        assert total(samples, PREFIX + "resources", kind=kind) == 0, kind

@@ -140,7 +140,7 @@ class ObsStore:
                 raise from_obs_response(operation, response)
             return response
 
-        return with_retries(operation, attempt, self._policy)
+        return with_retries(operation, attempt, self._policy, service="obs")
 
     # --- buckets -------------------------------------------------------------------------------
 

@@ -69,4 +69,4 @@ def predict(access_address: str, image: bytes, filename: str = "image.png", *, t
                              code=answer.get("error_code"), request_id=response.headers.get("X-Request-Id"))
         return answer
 
-    return with_retries("predict", attempt, policy)
+    return with_retries("predict", attempt, policy, service="modelarts")

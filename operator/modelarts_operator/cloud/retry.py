@@ -1,4 +1,5 @@
-"""Bounded retries with exponential backoff and full jitter, and a concurrency limit per endpoint."""
+"""Bounded retries with exponential backoff and full jitter, and a concurrency limit per endpoint.
+Every attempt's outcome and every retry is counted in the metrics (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from modelarts_operator import metrics
 from modelarts_operator.cloud.errors import CloudError
 
 log = logging.getLogger(__name__)
@@ -44,17 +46,33 @@ def endpoint_slot(endpoint: str, limit: int) -> threading.BoundedSemaphore:
         return _limits.setdefault((endpoint, limit), threading.BoundedSemaphore(limit))
 
 
-def with_retries(operation: str, call: Callable[[], T], policy: RetryPolicy, sleep=time.sleep) -> T:
-    """Run `call`, retrying CloudErrors that are retryable until attempts or the deadline run out."""
+def with_retries(operation: str, call: Callable[[], T], policy: RetryPolicy, sleep=time.sleep, *,
+                 service: str, api_call: bool = True) -> T:
+    """Run `call`, retrying CloudErrors that are retryable until attempts or the deadline run out.
+    Each attempt counts as one call of `service` (modelarts, obs) with its outcome, unless `api_call` is
+    False: a step made of other calls (find-or-create), whose own calls are counted where they are made."""
     started = time.monotonic()
     for attempt in range(policy.attempts):
+        began = time.monotonic()
         try:
-            return call()
+            answer = call()
         except CloudError as exc:
+            outcome = exc.kind.name.lower()  # not_found, throttled, auth, ...: a fixed set
+            if api_call:
+                metrics.cloud_call(service, operation, outcome, time.monotonic() - began)
             delay = policy.delay(attempt)
             last = attempt + 1 >= policy.attempts or time.monotonic() - started + delay > policy.deadline_s
             if not exc.retryable or last:
                 raise
+            metrics.CLOUD_RETRIES.labels(service, outcome).inc()
             log.info("%s: %s; retry %d/%d in %.2fs", operation, exc.kind.value, attempt + 1, policy.attempts - 1, delay)
             sleep(delay)
+        except Exception:  # not a classified cloud answer: a bug, counted so that it shows
+            if api_call:
+                metrics.cloud_call(service, operation, "internal", time.monotonic() - began)
+            raise
+        else:
+            if api_call:
+                metrics.cloud_call(service, operation, "ok", time.monotonic() - began)
+            return answer
     raise AssertionError("unreachable: the loop returns or raises")

@@ -43,3 +43,7 @@ class RetryLater(Exception):
     def __init__(self, message: str, delay: float):
         self.delay = delay
         super().__init__(message)
+
+
+class CleanupFailed(RetryLater):
+    """Clean-up failed (not merely under way): the same retry, counted as an error in the metrics."""

@@ -6,6 +6,7 @@ import logging
 
 import kopf
 
+from modelarts_operator import metrics
 from modelarts_operator.controller.handlers import register
 from modelarts_operator.controller.peering import PeeringNotInstalled, ensure_peering, start_priority
 from modelarts_operator.controller.settings import Settings
@@ -51,9 +52,19 @@ def join_peering(name: str, namespaces: list[str], all_namespaces: bool) -> int:
     return start_priority()
 
 
+def serve_metrics(port: int) -> None:
+    """/metrics from a thread of its own, on every replica (a follower shows its process and no reconciles)."""
+    try:
+        metrics.serve(port)
+    except OSError as exc:
+        raise SystemExit(f"modelarts-operator run: --metrics-port {port}: {exc.strerror or exc}") from None
+
+
 def run(*, namespaces: list[str], all_namespaces: bool, standalone: bool, peering: str | None,
         liveness: str | None, settings: Settings, verbose: bool = False) -> None:
     """Block until SIGINT/SIGTERM, reconciling the four kinds in the given scope."""
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port)
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("HuaweiCloud-SDK").setLevel(logging.WARNING)

@@ -24,6 +24,7 @@ from modelarts_operator.api.conditions import (
     synced,
 )
 from modelarts_operator.cloud import CloudError, CredentialsError, ErrorKind
+from modelarts_operator.controller import telemetry
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import (
     Context,
@@ -34,6 +35,7 @@ from modelarts_operator.controller.context import (
     status_patch,
 )
 from modelarts_operator.controller.errors import (
+    CleanupFailed,
     DependencyFailed,
     ReconcileError,
     RetryLater,
@@ -129,21 +131,24 @@ class Runner:
     def reconcile(self, kind: str, body: dict, post: EventPoster, lock: threading.Lock | None = None) -> Outcome:
         """Reconcile one object and write its status if it changed; never raises for cloud or spec problems."""
         controller = self.controllers[kind]
-        with lock or threading.Lock():
+        with lock or threading.Lock(), telemetry.reconcile_run(kind) as run:
             res = None
             try:
                 res = parse(controller, body)
                 outcome = controller.reconcile(res, self.ctx)
             except Exception as exc:  # every failure becomes a readable condition
+                run.error = exc
                 if not expected(exc):
                     log.exception("reconcile of %s %s failed", kind, body["metadata"].get("name"))
                 outcome = error_outcome(exc, ready_known=bool(find_condition(body.get("status"), "Ready")))
             if res is None:  # the spec did not parse: keep the stored status, set the conditions
                 res = Resource.from_body(controller.kind, body, None)
-            self._write(res, outcome, post)
+            status = self._write(res, outcome, post)
+            telemetry.status_written(res, body.get("status") or {}, status)
             return outcome
 
-    def _write(self, res: Resource, outcome: Outcome, post: EventPoster) -> None:
+    def _write(self, res: Resource, outcome: Outcome, post: EventPoster) -> dict:
+        """Store the status if it changed, post the events; returns the status as it now is."""
         status = final_status(res, outcome.conditions)
         patch = status_patch(res.stored, status)
         if patch:
@@ -155,19 +160,21 @@ class Runner:
         if failing and reasons(res.stored) != reasons(status) and failing[0].reason.value not in said:
             # say it once, when it starts (unless the reconciler just said it in its own words)
             post("Warning", failing[0].reason.value, failing[0].message)
+        return status
 
     def finalize(self, kind: str, body: dict, post: EventPoster, lock: threading.Lock | None = None) -> None:
         """Clean up the cloud side per deletionPolicy; raise RetryLater while it is not finished.
         Once it is, the credentials Secret is released if no other object needs it."""
         metadata = body["metadata"]
-        with lock or threading.Lock():
-            self._clean_up(self.controllers[kind], body, post)
-        try:
-            self.ctx.clients.release(metadata["namespace"], self.ctx.clients.secret_of(body.get("spec") or {}),
-                                     metadata["uid"])
-        except ApiException as exc:  # the clean-up is idempotent: run it again later
-            raise RetryLater(f"releasing the credentials Secret: {exc.status} {exc.reason}",
-                             self.ctx.settings.poll_fast_s) from None
+        with telemetry.finalizer_run(kind, metadata["uid"]):
+            with lock or threading.Lock():
+                self._clean_up(self.controllers[kind], body, post)
+            try:
+                self.ctx.clients.release(metadata["namespace"], self.ctx.clients.secret_of(body.get("spec") or {}),
+                                         metadata["uid"])
+            except ApiException as exc:  # the clean-up is idempotent: run it again later
+                raise CleanupFailed(f"releasing the credentials Secret: {exc.status} {exc.reason}",
+                                    self.ctx.settings.poll_fast_s) from None
 
     def _clean_up(self, controller: KindController, body: dict, post: EventPoster) -> None:
         try:
@@ -189,7 +196,7 @@ class Runner:
                 log.exception("finalizer of %s %s failed", controller.kind.kind, res.name)
             self._patch_deleting(res, message, [not_synced(Reason.DELETE_FAILED, message)])
             post("Warning", "DeleteFailed", message)
-            raise RetryLater(message, self.ctx.settings.poll_fast_s * 2) from None
+            raise CleanupFailed(message, self.ctx.settings.poll_fast_s * 2) from None
         if summary is None:
             self._patch_deleting(res, "deleting the cloud side, waiting until it is gone", [])
             raise RetryLater("waiting for the cloud side to be deleted", self.ctx.settings.poll_fast_s)

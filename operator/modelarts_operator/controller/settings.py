@@ -38,6 +38,7 @@ class Settings:
     builtin_code_dir: Path = field(default_factory=_default_builtin_code)
     work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "modelarts-operator")
     mnist_local_dirs: list[Path] | None = None  # None: $MNIST_DIR, then ../shared/datasets/mnist
+    metrics_port: int = 0  # serve Prometheus metrics at :PORT/metrics; 0: not at all
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -55,4 +56,6 @@ class Settings:
             settings.max_workers = int(env[prefix + "MAX_WORKERS"])
         if env.get(prefix + "WORK_DIR"):
             settings.work_dir = Path(env[prefix + "WORK_DIR"])
+        if env.get(prefix + "METRICS_PORT"):
+            settings.metrics_port = int(env[prefix + "METRICS_PORT"])
         return settings

@@ -25,6 +25,7 @@ from modelarts_operator.cloud.errors import (
 from modelarts_operator.cloud.retry import DEFAULT_POLICY, RetryPolicy, endpoint_slot, with_retries
 
 T = TypeVar("T")
+SERVICE = "modelarts"  # the `service` label of its calls in the metrics
 PAGE = 50
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10, 60
 
@@ -103,7 +104,7 @@ class Transport:
                 except Exception as exc:
                     raise from_sdk_exception(operation, exc) from None
 
-        return with_retries(operation, attempt, policy or self.policy)
+        return with_retries(operation, attempt, policy or self.policy, service=SERVICE)
 
     def v1(self, operation: str, method: str, path: str, body: dict | None = None,
            query: list[tuple[str, str]] | None = None, policy: RetryPolicy | None = None) -> dict:
@@ -135,7 +136,7 @@ class Transport:
                         return found, False
                 raise
 
-        return with_retries(f"ensure {kind} {name}", attempt, self.policy)
+        return with_retries(f"ensure {kind} {name}", attempt, self.policy, service=SERVICE, api_call=False)
 
     @staticmethod
     def find_by_name(name: str, parse: Callable[[dict], T], page: Callable[[int], dict]) -> T | None:
