@@ -106,15 +106,18 @@ def test_metrics_are_exposed_and_their_monitoring_is_optional():
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["metrics"] == 9090
     annotations = template["metadata"]["annotations"]
-    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"}
+    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": "9090",
+                           "prometheus.io/path": "/metrics"}
 
     monitoring = {d["kind"]: d for d in render("manifests/monitoring")}
     assert sorted(monitoring) == ["Service", "ServiceMonitor"]
     service, monitor = monitoring["Service"], monitoring["ServiceMonitor"]
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    assert service["metadata"]["namespace"] == monitor["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    namespace = deployment["metadata"]["namespace"]
+    assert service["metadata"]["namespace"] == monitor["metadata"]["namespace"] == namespace
     assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
-    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics",
+                                         "protocol": "TCP"}]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
 

@@ -64,7 +64,8 @@ def test_each_attempt_is_a_call_with_its_outcome_and_each_retry_is_counted():
     op = "metrics_test_flaky"
     series = [(P + "cloud_api_calls_total", dict(service="obs", operation=op, outcome=o))
               for o in ("throttled", "transient", "ok")]
-    series += [(P + "cloud_api_retries_total", dict(service="obs", reason=r)) for r in ("throttled", "transient")]
+    series += [(P + "cloud_api_retries_total", dict(service="obs", reason=r))
+               for r in ("throttled", "transient")]
     series += [(P + "cloud_api_call_duration_seconds_count", dict(service="obs"))]
     before = snapshot(*series)
     call = failing_then(ErrorKind.THROTTLED, ErrorKind.TRANSIENT)
@@ -88,9 +89,10 @@ def test_every_error_kind_and_a_bug_have_their_outcome():
         outcome = kind.name.lower()
         before = value(P + "cloud_api_calls_total", service="obs", operation=op, outcome=outcome)
         with pytest.raises(CloudError):
-            with_retries(op, failing_then(kind, kind, kind, kind), POLICY, sleep=lambda s: None, service="obs")
+            with_retries(op, failing_then(*[kind] * 4), POLICY, sleep=lambda s: None, service="obs")
         attempts = 4 if kind in (ErrorKind.THROTTLED, ErrorKind.TRANSIENT) else 1
-        assert value(P + "cloud_api_calls_total", service="obs", operation=op, outcome=outcome) - before == attempts
+        after = value(P + "cloud_api_calls_total", service="obs", operation=op, outcome=outcome)
+        assert after - before == attempts, kind
 
     def broken():
         raise KeyError("a bug, not a cloud answer")
@@ -125,7 +127,8 @@ def test_an_operation_with_a_name_in_it_is_counted_as_other():
     op = "ensure algorithm team-a-secret-project-1a2b3c4d"
     before = value(P + "cloud_api_calls_total", service="modelarts", operation="other", outcome="ok")
     with_retries(op, lambda: "done", POLICY, service="modelarts")
-    assert value(P + "cloud_api_calls_total", service="modelarts", operation="other", outcome="ok") - before == 1
+    after = value(P + "cloud_api_calls_total", service="modelarts", operation="other", outcome="ok")
+    assert after - before == 1
     for family in text_string_to_metric_families(scrape_text()):
         for sample in family.samples:
             assert not any("secret-project" in v for v in sample.labels.values()), sample
@@ -148,7 +151,8 @@ def test_reconcile_results_are_a_small_fixed_set(error, result):
 
 
 def test_a_reconcile_is_counted_with_its_result_and_timed():
-    series = [(P + "reconciles_total", dict(kind="TrainingJob", result=r)) for r in ("ok", "waiting", "error")]
+    series = [(P + "reconciles_total", dict(kind="TrainingJob", result=r))
+              for r in ("ok", "waiting", "error")]
     series += [(P + "reconcile_duration_seconds_count", dict(kind="TrainingJob"))]
     before = snapshot(*series)
     with telemetry.reconcile_run("TrainingJob"):
@@ -161,8 +165,8 @@ def test_a_reconcile_is_counted_with_its_result_and_timed():
 
 
 def resource(kind, uid: str, status: dict | None = None) -> Resource:
-    body = {"metadata": {"namespace": "ns", "name": "obj", "uid": uid, "generation": 1}, "status": status or {}}
-    return Resource.from_body(kind, body, None)
+    metadata = {"namespace": "ns", "name": "obj", "uid": uid, "generation": 1}
+    return Resource.from_body(kind, {"metadata": metadata, "status": status or {}}, None)
 
 
 def ready(status: str, reason: str, **fields) -> dict:

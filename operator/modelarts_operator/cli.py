@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-workers", dest="max_workers", type=int, default=None,
                      help="reconciles and finalizers running at once, each in a thread (default 16)")
     run.add_argument("--metrics-port", dest="metrics_port", type=int, default=None,
-                     help="serve Prometheus metrics at http://0.0.0.0:PORT/metrics (default 0: off; docs/metrics.md)")
+                     help="serve Prometheus metrics at http://0.0.0.0:PORT/metrics (default 0: off)")
     run.set_defaults(func=_run)
 
     demo = commands.add_parser("demo", help="run the MNIST tutorial through the operator on the local stack")

@@ -48,10 +48,10 @@ RECONCILE_SECONDS = Histogram(f"{PREFIX}_reconcile_duration_seconds", "Time one 
                               "included.", ["kind"], buckets=RECONCILE_BUCKETS, registry=REGISTRY)
 FINALIZER_RUNS = Counter(f"{PREFIX}_finalizer_runs", "Finalizer runs (clean-up of a deleted object), by kind "
                          "and result.", ["kind", "result"], registry=REGISTRY)
-FINALIZER_SECONDS = Histogram(f"{PREFIX}_finalizer_duration_seconds", "Time one finalizer run took.", ["kind"],
-                              buckets=RECONCILE_BUCKETS, registry=REGISTRY)
-CLOUD_CALLS = Counter(f"{PREFIX}_cloud_api_calls", "Cloud API calls (each attempt), by service, operation and "
-                      "outcome.", ["service", "operation", "outcome"], registry=REGISTRY)
+FINALIZER_SECONDS = Histogram(f"{PREFIX}_finalizer_duration_seconds", "Time one finalizer run took.",
+                              ["kind"], buckets=RECONCILE_BUCKETS, registry=REGISTRY)
+CLOUD_CALLS = Counter(f"{PREFIX}_cloud_api_calls", "Cloud API calls (each attempt), by service, operation "
+                      "and outcome.", ["service", "operation", "outcome"], registry=REGISTRY)
 CLOUD_CALL_SECONDS = Histogram(f"{PREFIX}_cloud_api_call_duration_seconds", "Time one cloud API call took, "
                                "waiting for the endpoint's concurrency slot included.", ["service"],
                                buckets=CLOUD_CALL_BUCKETS, registry=REGISTRY)
@@ -61,7 +61,8 @@ TRAINING_SECONDS = Histogram(f"{PREFIX}_training_job_duration_seconds", "Running
                              "observed once when a job ends, by its final phase.", ["phase"],
                              buckets=TRAINING_BUCKETS, registry=REGISTRY)
 TRAINING_ACCURACY = Histogram(f"{PREFIX}_training_job_accuracy_ratio", "Test accuracy (0 to 1) of completed "
-                              "training jobs, observed once per job.", buckets=ACCURACY_BUCKETS, registry=REGISTRY)
+                              "training jobs, observed once per job.", buckets=ACCURACY_BUCKETS,
+                              registry=REGISTRY)
 
 _OPERATION = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
@@ -142,8 +143,8 @@ class ObjectTracker(Collector):
                                       labels=["kind", "ready", "reason"])
         for labels, count in sorted(ready.items()):
             resources.add_metric(list(labels), count)
-        pending = GaugeMetricFamily(f"{PREFIX}_finalizers_pending", "Objects being deleted whose cloud clean-up "
-                                    "has not finished, by kind.", labels=["kind"])
+        pending = GaugeMetricFamily(f"{PREFIX}_finalizers_pending", "Objects being deleted whose cloud "
+                                    "clean-up has not finished, by kind.", labels=["kind"])
         for kind, count in sorted(finalizing.items()):
             pending.add_metric([kind], count)
         yield resources

@@ -153,15 +153,17 @@ def test_retries_are_bounded_and_skip_permanent_errors():
         return call
 
     with pytest.raises(CloudError):
-        with_retries("op", always(ErrorKind.TRANSIENT), RetryPolicy(attempts=3), sleep=lambda s: None, service="obs")
+        with_retries("op", always(ErrorKind.TRANSIENT), RetryPolicy(attempts=3), sleep=lambda s: None,
+                     service="obs")
     assert len(calls) == 3
     calls.clear()
     with pytest.raises(CloudError):
-        with_retries("op", always(ErrorKind.AUTH), RetryPolicy(attempts=3), sleep=lambda s: None, service="obs")
+        with_retries("op", always(ErrorKind.AUTH), RetryPolicy(attempts=3), sleep=lambda s: None,
+                     service="obs")
     assert len(calls) == 1
     calls.clear()
     with pytest.raises(CloudError):  # the deadline stops retries before the attempts run out
         with_retries("op", always(ErrorKind.TRANSIENT),
-                     RetryPolicy(attempts=50, base_delay_s=10, max_delay_s=10, deadline_s=0.001), sleep=lambda s: None,
-                     service="obs")
+                     RetryPolicy(attempts=50, base_delay_s=10, max_delay_s=10, deadline_s=0.001),
+                     sleep=lambda s: None, service="obs")
     assert len(calls) < 50

@@ -29,7 +29,8 @@ class Delta:
 
 
 def label_values() -> set[str]:
-    return {v for family in metrics.REGISTRY.collect() for sample in family.samples for v in sample.labels.values()}
+    samples = [sample for family in metrics.REGISTRY.collect() for sample in family.samples]
+    return {v for sample in samples for v in sample.labels.values()}
 
 
 def test_an_object_from_creation_to_deletion(stack):

@@ -163,7 +163,7 @@ def check_metrics_when_ready(stack) -> None:
     private = {stack.namespace, stack.bucket, *(name for _, name in ORDER)}
     for (name, labels), _ in samples.items():
         for label, value in labels:
-            assert not any(word in value for word in private), f"{name}: label {label}={value!r} names an object"
+            assert not any(word in value for word in private), f"{name}: {label}={value!r} names an object"
 
 
 def check_metrics_when_deleted(stack) -> None:

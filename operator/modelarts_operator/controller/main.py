@@ -53,7 +53,7 @@ def join_peering(name: str, namespaces: list[str], all_namespaces: bool) -> int:
 
 
 def serve_metrics(port: int) -> None:
-    """/metrics from a thread of its own, on every replica (a follower shows its process and no reconciles)."""
+    """/metrics from a thread of its own, on every replica (a follower shows no reconciles)."""
     try:
         metrics.serve(port)
     except OSError as exc:

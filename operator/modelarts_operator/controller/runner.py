@@ -169,9 +169,9 @@ class Runner:
         with telemetry.finalizer_run(kind, metadata["uid"]):
             with lock or threading.Lock():
                 self._clean_up(self.controllers[kind], body, post)
+            secret = self.ctx.clients.secret_of(body.get("spec") or {})
             try:
-                self.ctx.clients.release(metadata["namespace"], self.ctx.clients.secret_of(body.get("spec") or {}),
-                                         metadata["uid"])
+                self.ctx.clients.release(metadata["namespace"], secret, metadata["uid"])
             except ApiException as exc:  # the clean-up is idempotent: run it again later
                 raise CleanupFailed(f"releasing the credentials Secret: {exc.status} {exc.reason}",
                                     self.ctx.settings.poll_fast_s) from None

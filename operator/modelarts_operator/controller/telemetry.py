@@ -75,7 +75,8 @@ def status_written(res: Resource, before: dict, after: dict) -> None:
     one it wrote: the object's Ready reason, and for a training job that has just ended, its running time
     and accuracy, observed once (every later reconcile, after a restart too, starts from an ended job)."""
     ready = find_condition(after, "Ready")
-    metrics.TRACKER.ready(res.uid, res.kind.kind, ready.get("status") or "Unknown", ready.get("reason") or "Unknown")
+    status, reason = ready.get("status") or "Unknown", ready.get("reason") or "Unknown"
+    metrics.TRACKER.ready(res.uid, res.kind.kind, status, reason)
     if res.kind.kind == "TrainingJob":
         _training_job(before, after)
 
