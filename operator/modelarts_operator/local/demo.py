@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -178,6 +179,7 @@ def print_next_steps(stack: Stack, endpoint: str) -> None:
 == KEEP=1: everything keeps running. Try:
    export KUBECONFIG={stack.kubeconfig.resolve()}
    kubectl get modelarts -n {stack.namespace} -o wide
+   PATH="{Path(sys.executable).parent}:$PATH" kubectl modelarts status -n {stack.namespace}   # also: predict, logs -f
    kubectl describe trainingjob mnist-train -n {stack.namespace}
    kubectl get events -n {stack.namespace}
    TOKEN=$(python -c 'import json; print(json.load(open("{stack.cloud_file}"))["authToken"])')
