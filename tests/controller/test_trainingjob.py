@@ -1,6 +1,6 @@
 """TrainingJob, reconciled directly: created and run to Completed, stable, adopted after a lost answer, deleted
 behind the back (reported, not rerun), maxRuntime stop, Failed, waiting for and failing dependencies, injected
-faults, finalized when completed and while running."""
+faults, finalized when completed and while running, training progress from the epoch lines of the log."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ from modelarts_operator.cloud.resources import TrainingJobSpec
 from modelarts_operator.cloud.versions import CLAIM_PREFIX, reserve_version
 from modelarts_operator.controller.context import Requeue
 
+# Three epoch lines as the builtin boot file prints them, each followed by lines that are not one.
+EPOCHS = """\
+import time
+print("data train=3 test=1", flush=True)
+for epoch in range(1, 4):
+    time.sleep(0.7)
+    print(f"epoch={epoch}/3 loss={1 / epoch:.4f} accuracy={0.3 * epoch:.4f} seconds=0.7", flush=True)
+    print("epoch=9/3 loss=1", flush=True)
+    print("noise epoch=9/9 \\x00 loss=", flush=True)
+"""
+
 
 @pytest.fixture(scope="module", autouse=True)
 def algorithms(stack) -> dict[str, dict]:
@@ -36,6 +47,7 @@ def algorithms(stack) -> dict[str, dict]:
     made = {name: stack.code_algorithm(name, files) for name, files in {
         "algo-quick": {"train.py": QUICK}, "algo-failing": {"train.py": FAILING},
         "algo-sleeping": {"train.py": SLEEPING}, "algo-packaging": {"train.py": PACKAGING, "service.py": SERVICE_CODE},
+        "algo-epochs": {"train.py": EPOCHS},
     }.items()}
     made["algo-images"] = stack.ready_object(ALGORITHM, "algo-images", {**algorithm_spec("algo-images", "algo-quick"),
                                                                         "inputs": ["data_url", "images_url"]})
@@ -90,9 +102,26 @@ def completed(case: Case) -> None:
     assert status["version"] == "V0001" and status["phase"] == "Completed"
     assert status["outputPath"] == case.spec["output"]["obsPath"] + "V0001/"
     assert "quick training done" in status["logTail"]
+    assert not {"progress", "epoch", "epochs", "epochMetrics"} & set(status)  # it prints no epoch line
     assert case.stack.object_names(status["outputPath"]) == [claim(case), "result.txt"]
     assert case.stack.api.get_training_job(status["jobId"]).name == status["cloudName"]
     assert not status["pendingCreates"]
+
+
+def progressed(case: Case) -> None:
+    """status.progress moved while the job ran, one epoch line after the other, and ends at 3/3 with the
+    figures of the last line; no event per epoch."""
+    seen: list[tuple[str, str]] = []
+    for step in case.run.steps:
+        now = (step.status.get("phase"), step.status.get("progress"))
+        if now[1] and (not seen or seen[-1] != now):
+            seen.append(now)
+    assert {("Running", "1/3"), ("Running", "2/3")} <= set(seen), seen
+    assert [progress for _, progress in seen] == sorted(progress for _, progress in seen), seen
+    status = case.status
+    assert (status["progress"], status["epoch"], status["epochs"]) == ("3/3", 3, 3)
+    assert status["epochMetrics"] == {"loss": 0.3333, "accuracy": 0.9, "seconds": 0.7}
+    assert case.run.event_reasons <= {"Created", "Pending", "Running", "Completed"}, case.run.events
 
 
 def stays_stable(case: Case) -> None:
@@ -211,6 +240,7 @@ SCENARIOS = [
     Scenario("hyperparameter-shadows-a-channel", spec("algo-images", hyperparameters={"images": "x"}),
              expect=Expect(reason="InvalidSpec", ready="False", requeue=Requeue.TERMINAL, cloud={},
                            check=refused_before_a_run("spec.hyperparameters: images"))),
+    Scenario("progress", spec("algo-epochs"), expect=Expect(**COMPLETED, check=progressed)),
     Scenario("faults-20-percent", spec(), given=(faults(0.1, 0.1),), timeout=60,
              expect=Expect(**COMPLETED, check=completed)),
     Scenario("finalized", spec(), given=(to_ready,), expect=Expect(**COMPLETED, check=finalized)),

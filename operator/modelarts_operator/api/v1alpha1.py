@@ -298,6 +298,14 @@ class TrainingJobStatus(CommonStatus):
     duration_seconds: int | None = Field(None, description="Running time so far, or in all.")
     metrics: JobMetrics | None = Field(None, description="Test metrics from the model package's config.json.")
     log_tail: str | None = Field(None, description="The last lines of the training log.")
+    progress: str | None = Field(None, description="Epochs done of all, e.g. 3/6 (the PROGRESS column): from the "
+                                 "last complete line `epoch=3/6 name=number ...` the boot file printed; unset until "
+                                 "it prints one (and for boot files that print none).")
+    epoch: int | None = Field(None, ge=0, description="The epoch of that line (3 of 3/6).")
+    epochs: int | None = Field(None, ge=1, description="All epochs of the run (6 of 3/6).")
+    epoch_metrics: dict[str, float] | None = Field(
+        None, max_length=16, description="The figures of that line by name, e.g. loss, accuracy, val_accuracy, "
+        "seconds (the first 16; pairs that are no name=number are left out).")
     stop_reason: str | None = Field(None, description="Why the operator stopped the job (MaxRuntimeExceeded).")
 
 

@@ -18,6 +18,7 @@ from modelarts_operator.cloud.versions import find_version, reserve_version
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
 from modelarts_operator.controller.errors import ResourceProblem
+from modelarts_operator.controller.progress import Epoch, last_epoch
 from modelarts_operator.controller.references import require_ready
 
 Job = Resource[TrainingJobSpec, TrainingJobStatus]
@@ -42,6 +43,14 @@ def job_ready(phase: str, secondary_phase: str, failure: str) -> Cond:
 def log_tail(log: str, lines: int = 20, max_chars: int = 2000) -> str:
     tail = "\n".join(log.rstrip().splitlines()[-lines:])
     return tail[-max_chars:]
+
+
+def show_progress(status: TrainingJobStatus, epoch: Epoch | None) -> None:
+    """The last epoch line into status. None keeps what is there: the log read is a tail, which a boot file
+    printing much after an epoch line can push that line out of."""
+    if epoch is not None:
+        status.progress, status.epoch, status.epochs = epoch.progress, epoch.epoch, epoch.epochs
+        status.epoch_metrics = epoch.metrics or None
 
 
 def check_channels(spec: TrainingJobSpec, algorithm: dict) -> None:
@@ -168,7 +177,9 @@ class TrainingJobController(KindController):
                           warning=True)
         # The log while it runs, and once more when it has finished: a finished job's log does not change.
         if job.phase in FINISHED_WITH_LOG and not (job.finished and previous_phase == job.phase and status.log_tail):
-            status.log_tail = log_tail(cloud.modelarts.training_job_log(job.id))
+            log = cloud.modelarts.training_job_log(job.id)
+            status.log_tail = log_tail(log)
+            show_progress(status, last_epoch(log, complete=job.finished))
         if job.phase == "Completed" and not status.metrics:
             status.metrics = self._metrics(res, ctx)
         if job.phase != previous_phase:
