@@ -7,6 +7,7 @@ import pytest
 from modelarts_operator.api import conditions as st
 from modelarts_operator.api.conditions import Reason
 from modelarts_operator.api.durations import parse_duration
+from modelarts_operator.api.v1alpha1 import JobMetrics, ModelArtsServiceSpec
 from modelarts_operator.cloud import CloudError, CredentialsError, ErrorKind
 from modelarts_operator.controller.context import Requeue, status_patch
 from modelarts_operator.controller.errors import (
@@ -16,7 +17,7 @@ from modelarts_operator.controller.errors import (
     WaitingForDependency,
 )
 from modelarts_operator.controller.runner import error_outcome
-from modelarts_operator.controller.service import model_condition, service_condition
+from modelarts_operator.controller.service import gate_condition, model_condition, service_condition
 from modelarts_operator.controller.trainingjob import job_ready, log_tail
 
 
@@ -69,6 +70,49 @@ def test_model_states():
     failed = model_condition("failed", "config.json: missing")
     assert (failed.reason, failed.message) == ("Failed", "model import failed: config.json: missing")
     assert model_condition("publishing", "").reason == "Importing"
+
+
+def gate(**fields) -> ModelArtsServiceSpec:
+    return ModelArtsServiceSpec.model_validate({"trainingJobRef": {"name": "mnist-train-v2"}, **fields})
+
+
+@pytest.mark.parametrize(("spec", "figures", "message"), [
+    (gate(), None, None),  # no gate: no figures needed
+    (gate(minAccuracy=0.95), JobMetrics(accuracy=0.95), None),  # at the gate passes
+    (gate(minAccuracy=0.95, minF1=0.9), JobMetrics(accuracy=0.99, f1=0.91), None),
+    (gate(minAccuracy=0), JobMetrics(accuracy=0.0), None),
+    (gate(minAccuracy=0.95), JobMetrics(accuracy=0.8123, f1=0.99),
+     "model from TrainingJob mnist-train-v2: accuracy 0.8123 below minAccuracy 0.95"),
+    (gate(minF1=0.9), JobMetrics(accuracy=0.99, f1=0.5), "model from TrainingJob mnist-train-v2: f1 0.5 below minF1 0.9"),
+    (gate(minAccuracy=0.95, minF1=0.9), JobMetrics(accuracy=0.8, f1=0.7),
+     "model from TrainingJob mnist-train-v2: accuracy 0.8 below minAccuracy 0.95, f1 0.7 below minF1 0.9"),
+    (gate(minAccuracy=1), JobMetrics(accuracy=0.9999), "accuracy 0.9999 below minAccuracy 1.0"),
+    (gate(minAccuracy=0.5), None,
+     "model from TrainingJob mnist-train-v2: no accuracy figure in its metrics (model/config.json) for minAccuracy 0.5"),
+    (gate(minF1=0.5), JobMetrics(accuracy=0.99), "no f1 figure in its metrics (model/config.json) for minF1 0.5"),
+])
+def test_quality_gate(spec, figures, message):
+    """None when the model passes; else BelowQualityGate with the figure and the gate: Ready=False with nothing
+    deployed (terminal: Argo CD Degraded), Ready=True naming the model it keeps serving."""
+    parked = gate_condition(spec, figures, "TrainingJob mnist-train-v2", serving=None)
+    held = gate_condition(spec, figures, "TrainingJob mnist-train-v2", serving="TrainingJob mnist-train")
+    if message is None:
+        assert parked is None and held is None
+        return
+    assert (parked.status, parked.reason, held.status, held.reason) == (
+        "False", "BelowQualityGate", "True", "BelowQualityGate")
+    assert message in parked.message and parked.message.endswith("; nothing deployed")
+    assert message in held.message and held.message.endswith("; keeps serving the model from TrainingJob mnist-train")
+    assert Reason.BELOW_QUALITY_GATE.terminal
+
+
+def test_the_gate_is_a_fraction():
+    for bad in (-0.1, 1.5, "0.9", True, float("nan")):
+        with pytest.raises(ValueError):
+            gate(minAccuracy=bad)
+        with pytest.raises(ValueError):
+            gate(minF1=bad)
+    assert gate(minAccuracy=1, minF1=0).min_accuracy == 1.0
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("45m", 2700), ("1h30m", 5400), ("2d", 172800)])
@@ -130,4 +174,4 @@ def test_every_reason_has_a_meaning_and_one_severity():
     for reason in Reason:
         assert reason.meaning and isinstance(reason.severity, st.Severity)
     assert st.TERMINAL_REASONS == {"Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec",
-                                   "CloudResourceMissing", "Stopped", "DependencyFailed"}
+                                   "CloudResourceMissing", "Stopped", "DependencyFailed", "BelowQualityGate"}

@@ -1,5 +1,6 @@
 """ModelArtsService, reconciled directly: created (import, deploy, run), stable, adopted after a lost answer,
-deleted behind the back, roll-over to another TrainingJob, DependencyFailed, injected faults, finalized.
+deleted behind the back, roll-over to another TrainingJob, DependencyFailed, the quality gate (parked with
+nothing deployed, a roll-over held back), injected faults, finalized.
 
 The TrainingJobs write a model package without TensorFlow (config.json of model_type Custom and an
 inference class that loads nothing), so a service deploys in about a second."""
@@ -76,11 +77,11 @@ def job_deleted_then_rescaled(case: Case) -> None:
     case.stack.patch_spec(SERVICE, case.name, {"instanceCount": 2})
 
 
-def rolled_over_to(job: str):
+def rolled_over_to(job: str, **spec):
     def step(case: Case) -> None:
         case.notes["old_model"] = case.status["modelId"]
         case.notes["service"] = case.status["serviceId"]
-        case.stack.patch_spec(SERVICE, case.name, {"trainingJobRef": {"name": job}})
+        case.stack.patch_spec(SERVICE, case.name, {"trainingJobRef": {"name": job}, **spec})
     return step
 
 
@@ -153,6 +154,53 @@ def keeps_serving(case: Case) -> None:
     assert set(case.run.ready_reasons) == {"Running"}, case.run.ready_reasons
 
 
+def gate_lowered(case: Case, origin: str) -> None:
+    """Lowering the gate lets the model in: the service runs the model of the spec's source."""
+    case.stack.patch_spec(SERVICE, case.name, {"minAccuracy": 0.4})
+    run = case.stack.reconcile_to(SERVICE, case.name, "Running", Requeue.STABLE, timeout=60)
+    status = run.last.status
+    assert status["modelOrigin"] == origin and not status.get("previousModelId"), status
+    assert case.counts() == {"models": 1, "services": 1}
+    assert case.stack.api.get_service(status["serviceId"]).config[0].model_id == status["modelId"]
+
+
+def parked_below_gate(message: str):
+    def check(case: Case) -> None:
+        """Nothing imported or deployed, nothing pending; looked at again now and then, without a write or an
+        event while nothing changes (a job retrained under the same name would be seen)."""
+        last = case.run.last
+        assert last.ready["message"] == f"{message}; nothing deployed", last.ready
+        assert not {"modelId", "serviceId", "modelOrigin"} & {k for k, v in last.status.items() if v}, last.status
+        assert not last.status.get("pendingCreates")
+        assert case.run.warnings("BelowQualityGate") == [last.ready["message"]]
+        again = case.stack.reconcile(SERVICE, case.name)
+        assert not again.written and not again.events and again.outcome.requeue is Requeue.STABLE
+    return check
+
+
+def parked_then_lowered(case: Case) -> None:
+    parked_below_gate("model from TrainingJob train-a: accuracy 0.5 below minAccuracy 0.9")(case)
+    gate_lowered(case, "TrainingJob train-a")
+
+
+def held_back_by_gate(case: Case) -> None:
+    """The new job is below the gate: the service keeps its model and service, says so with both figures, and
+    does not import the new model; lowering the gate rolls it over."""
+    status, last = case.status, case.run.last
+    assert (status["modelId"], status["serviceId"]) == (case.notes["old_model"], case.notes["service"])
+    assert status["modelOrigin"] == "TrainingJob train-a" and status["phase"] == "running"
+    assert last.ready["message"] == ("model from TrainingJob train-b: accuracy 0.5 below minAccuracy 0.9; keeps "
+                                     "serving the model from TrainingJob train-a")
+    assert status["message"] == last.ready["message"]
+    synced = [c for c in status["conditions"] if c["type"] == "Synced"]
+    assert synced[0]["status"] == "True" and synced[0]["message"].startswith("not rolled over: model from")
+    assert case.stack.api.get_service(status["serviceId"]).config[0].model_id == case.notes["old_model"]
+    assert len(case.run.warnings("BelowQualityGate")) == 1
+    again = case.stack.reconcile(SERVICE, case.name)
+    assert not again.written and not again.events and again.outcome.requeue is Requeue.STABLE
+    gate_lowered(case, "TrainingJob train-b")
+
+
 def finalized_without_credentials(case: Case) -> None:
     """Its Secret never existed: nothing was recorded as pending, so deletion needs no cloud call."""
     assert not case.status.get("pendingCreates")
@@ -203,6 +251,23 @@ SCENARIOS = [
     Scenario("waiting-for-dependency", spec("train-later"),
              expect=Expect(reason="WaitingForDependency", ready="False", requeue=Requeue.FAST, cloud={},
                            no_events=frozenset({"WaitingForDependency"}))),
+    # The quality gate; the jobs' packages say accuracy 0.5 and f1 0.5 (PACKAGING).
+    Scenario("below-quality-gate", spec(minAccuracy=0.9),
+             expect=Expect(reason="BelowQualityGate", ready="False", requeue=Requeue.STABLE, cloud={},
+                           events=frozenset({"BelowQualityGate"}), no_events=frozenset({"ModelImport"}),
+                           check=parked_then_lowered)),
+    Scenario("roll-over-below-quality-gate", spec(), given=(to_ready, rolled_over_to("train-b", minAccuracy=0.9)),
+             expect=Expect(**{**RUNNING, "reason": "BelowQualityGate"}, events=frozenset({"BelowQualityGate"}),
+                           no_events=frozenset({"ModelImport", "Updating", "ModelReplaced"}), check=held_back_by_gate)),
+    Scenario("model-path-below-quality-gate",
+             lambda name: {"modelPath": "obs://ctl-test/output/train-a/V0001/", "minF1": 0.75},
+             expect=Expect(reason="BelowQualityGate", ready="False", requeue=Requeue.STABLE, cloud={},
+                           check=parked_below_gate("model from modelPath obs://ctl-test/output/train-a/V0001/: "
+                                                   "f1 0.5 below minF1 0.75"))),
+    Scenario("model-path-without-figures", lambda name: {"modelPath": "obs://ctl-test/input/", "minAccuracy": 0.1},
+             expect=Expect(reason="BelowQualityGate", ready="False", requeue=Requeue.STABLE, cloud={},
+                           check=parked_below_gate("model from modelPath obs://ctl-test/input/: no accuracy figure in "
+                                                   "its metrics (model/config.json) for minAccuracy 0.1"))),
     Scenario("faults-20-percent", spec(), given=(faults(0.1, 0.1),), timeout=60, expect=Expect(**RUNNING)),
     Scenario("finalized", spec(), given=(to_ready,), expect=Expect(**RUNNING, check=finalized)),
 ]

@@ -242,6 +242,16 @@ def run(capture: Capture) -> None:
                    service("train-model", credentialsSecret="no-such-secret"))
     capture.reason(kind, "svc-dependency-failed", "DependencyFailed", "dependency-failed", "Degraded",
                    "terminal: its TrainingJob Failed", service("train-failing"))
+    capture.reason(kind, "svc-below-gate", "BelowQualityGate", "below-quality-gate", "Degraded",
+                   "terminal: its TrainingJob's accuracy (0.5) is below spec.minAccuracy, nothing is deployed",
+                   service("train-model", minAccuracy=0.9))
+    stack.create(TRAINING_JOB, "train-model-2", job_spec("train-model-2", "algo-packaging"))
+    stack.reconcile_to(TRAINING_JOB, "train-model-2", "Completed")
+    stack.create(kind, "svc-held-back", service("train-model"))
+    stack.reconcile_to(kind, "svc-held-back", "Running")
+    stack.patch_spec(kind, "svc-held-back", {"trainingJobRef": {"name": "train-model-2"}, "minAccuracy": 0.9})
+    capture.reason(kind, "svc-held-back", "BelowQualityGate", "running-below-quality-gate", "Healthy",
+                   "Ready=True: pointed at a job below spec.minAccuracy, it keeps serving the model it has")
     capture.deleting(kind, "svc", "deleted while running: the finalizer deletes the service and the model first")
 
 

@@ -90,6 +90,10 @@ class Reason(str, Enum):
         "delete the TrainingJob and create a new one"
     DEPENDENCY_FAILED = "DependencyFailed", Severity.TERMINAL, "a referenced resource failed for good", \
         "fix or replace the referenced resource"
+    BELOW_QUALITY_GATE = "BelowQualityGate", Severity.TERMINAL, \
+        "the new model is below spec.minAccuracy or minF1 (or lacks the figure) and is not imported: Ready=False " \
+        "with nothing deployed yet, Ready=True while the service keeps serving its current model", \
+        "train a better model (a new TrainingJob, or the same one again), or lower the gate"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ side by side. Only the transition rules (immutable fields) are the API server's 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictFloat
 
 from modelarts_operator.api.common import (
     CREDENTIALS_FIELD,
@@ -230,6 +230,7 @@ class JobOutput(Schema):
 
 
 FLAVOR = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+Fraction = Annotated[StrictFloat, Field(ge=0, le=1)]  # strict: "0.9" is refused, as the CRD's type: number does
 
 
 class JobResources(Schema):
@@ -328,6 +329,13 @@ class ModelArtsServiceSpec(RuledSchema):
     instance_count: int = Field(1, ge=1, le=128, description="Number of instances; changing it rescales the service.")
     auto_stop_after: AutoStop | None = Field(None, description="Stop the service after this long (e.g. 2h; above "
                                              "zero, at most 30d); unset: never.")
+    min_accuracy: Fraction | None = Field(
+        None, description="Quality gate, 0 to 1: a model whose test accuracy is below it is not imported. A service "
+        "with nothing deployed yet stays Ready=False BelowQualityGate; a running one keeps serving its current "
+        "model (Ready=True, reason BelowQualityGate). The figure is the TrainingJob's status.metrics (for "
+        "modelPath: metrics of model/config.json); a model without it does not pass. Checked before a model is "
+        "imported: raising it takes no running model away, lowering it lets a held-back one in; unset: no gate.")
+    min_f1: Fraction | None = Field(None, description="Quality gate on the test F1 score, 0 to 1, as minAccuracy.")
     credentials_secret: str | None = CREDENTIALS_FIELD
     deletion_policy: DeletionPolicy = DELETION_POLICY_FIELD
 

@@ -1,7 +1,8 @@
 """ModelArtsService: import the trained model, deploy it as a real-time service, keep it as specified.
 
 A new source (another TrainingJob) rolls over: import the new model, point the service at it, and
-delete the old model once the service runs the new one.
+delete the old model once the service runs the new one. A model below the quality gate (spec.minAccuracy,
+minF1) is not imported: the service keeps what it serves, or waits with nothing deployed.
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 import datetime
 import hashlib
 
-from modelarts_operator.api.conditions import Cond, Reason, not_ready, ready, synced
+from pydantic import ValidationError
+
+from modelarts_operator.api.conditions import Cond, Reason, find_condition, not_ready, ready, synced
 from modelarts_operator.api.durations import parse_duration
 from modelarts_operator.api.kinds import SERVICE, TRAINING_JOB
-from modelarts_operator.api.v1alpha1 import ModelArtsServiceSpec, ModelArtsServiceStatus
+from modelarts_operator.api.v1alpha1 import JobMetrics, ModelArtsServiceSpec, ModelArtsServiceStatus
 from modelarts_operator.cloud import ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, none_if_gone
 from modelarts_operator.cloud.resources import Model, ModelSpec, Service, ServiceSpec, ServiceStatus
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
 from modelarts_operator.controller.errors import DependencyFailed, WaitingForDependency
+from modelarts_operator.controller.packages import package_metrics
 from modelarts_operator.controller.references import require_ready
 
 Svc = Resource[ModelArtsServiceSpec, ModelArtsServiceStatus]
@@ -45,6 +49,38 @@ def service_condition(status: str, progress: int | None, error: str) -> Cond:
     return not_ready(Reason.DEPLOYING, f"service {status or 'deploying'} ({progress or 0}%)")
 
 
+def below_gate(spec: ModelArtsServiceSpec, figures: JobMetrics | None) -> list[str]:
+    """Each way the model's figures miss spec.minAccuracy and minF1 (empty: it passes)."""
+    missed = []
+    for name, gate, bound in (("accuracy", "minAccuracy", spec.min_accuracy), ("f1", "minF1", spec.min_f1)):
+        value = getattr(figures, name, None)
+        if bound is None or (value is not None and value >= bound):
+            continue
+        missed.append(f"no {name} figure in its metrics (model/config.json) for {gate} {bound}" if value is None
+                      else f"{name} {value} below {gate} {bound}")
+    return missed
+
+
+def gate_condition(spec: ModelArtsServiceSpec, figures: JobMetrics | None, model: str,
+                   serving: str | None) -> Cond | None:
+    """None when the model from `model` passes the gate. Else BelowQualityGate: Ready=False with nothing
+    deployed; Ready=True while the service keeps serving the model from `serving`."""
+    missed = below_gate(spec, figures)
+    if not missed:
+        return None
+    message = f"model from {model}: {', '.join(missed)}"
+    if serving is None:
+        return not_ready(Reason.BELOW_QUALITY_GATE, f"{message}; nothing deployed")
+    return ready(Reason.BELOW_QUALITY_GATE, f"{message}; keeps serving the model from {serving}")
+
+
+def job_metrics(job: dict) -> JobMetrics | None:
+    try:
+        return JobMetrics.model_validate((job.get("status") or {}).get("metrics") or {})
+    except ValidationError:  # a status edited by hand: no figures
+        return None
+
+
 def model_name(res: Svc, source: str) -> str:
     """One model per (service, source): deterministic, so a lost import answer is found, not repeated."""
     return f"{res.cloud_name[:55]}-{hashlib.sha256(source.encode()).hexdigest()[:8]}"
@@ -67,15 +103,28 @@ def desired(res: Svc, model_id: str) -> ServiceSpec:
 class ServiceController(KindController):
     kind = SERVICE
     reasons = frozenset({Reason.RUNNING, Reason.IMPORTING, Reason.DEPLOYING, Reason.FAILED, Reason.STOPPED,
-                         Reason.CONCERNING})
+                         Reason.CONCERNING, Reason.BELOW_QUALITY_GATE})
     cloud_codes = MODELARTS_CODES
 
-    def _source(self, res: Svc, ctx: Context) -> tuple[str, str | None]:
-        """The OBS folder to import from (its model/ holds the package), and the training job id if any."""
+    def _source(self, res: Svc, ctx: Context) -> tuple[str, dict | None]:
+        """The OBS folder to import from (its model/ holds the package), and the TrainingJob if any."""
         if res.spec.model_path:
             return res.spec.model_path, None
         job = require_ready(res, ctx, TRAINING_JOB, res.spec.training_job_ref.name)
-        return job["status"]["outputPath"], job["status"].get("jobId")
+        return job["status"]["outputPath"], job
+
+    def _gate(self, res: Svc, ctx: Context, source: str, job: dict | None, outcome: Outcome) -> Cond | None:
+        """The quality gate before a model is imported (None: import it). A model imported already is past it:
+        a raised gate takes no running model away."""
+        spec, status = res.spec, res.status
+        if (spec.min_accuracy is None and spec.min_f1 is None) or status.model_source == source:
+            return None
+        figures = job_metrics(job) if job is not None else package_metrics(ctx.cloud(res).obs, source)
+        serving = (status.model_origin or status.model_source) if self._serving(res) else None
+        gate = gate_condition(spec, figures, origin(res), serving)
+        if gate is not None and find_condition(res.stored).get("message") != gate.message:
+            outcome.event(Reason.BELOW_QUALITY_GATE.value, gate.message, warning=True)  # once, not every look
+        return gate
 
     def _model(self, res: Svc, ctx: Context, source: str, job_id: str | None, outcome: Outcome) -> Model:
         cloud, status = ctx.cloud(res), res.status
@@ -140,23 +189,29 @@ class ServiceController(KindController):
         cloud = ctx.cloud(res)
         outcome = Outcome(requeue=Requeue.FAST)
         held_back: WaitingForDependency | DependencyFailed | None = None
+        gate: Cond | None = None
         model_id = status.model_id
         if not self._settled(res):
             try:
-                source, job_id = self._source(res, ctx)
+                source, job = self._source(res, ctx)
             except (WaitingForDependency, DependencyFailed) as exc:
                 if not self._serving(res):
                     raise
                 held_back = exc  # the new source is not ready: keep serving the current model meanwhile
             else:
-                model = self._model(res, ctx, source, job_id, outcome)
-                status.model_status = model.model_status
-                waiting = model_condition(model.model_status, model.failed_msg)
-                if waiting is not None:
-                    outcome.conditions = [waiting, synced()]
-                    outcome.requeue = Requeue.FAST if waiting.reason is Reason.IMPORTING else Requeue.TERMINAL
+                gate = self._gate(res, ctx, source, job, outcome)
+                if gate is None:
+                    model = self._model(res, ctx, source, job["status"].get("jobId") if job else None, outcome)
+                    status.model_status = model.model_status
+                    waiting = model_condition(model.model_status, model.failed_msg)
+                    if waiting is not None:
+                        outcome.conditions = [waiting, synced()]
+                        outcome.requeue = Requeue.FAST if waiting.reason is Reason.IMPORTING else Requeue.TERMINAL
+                        return outcome
+                    model_id = model.id
+                elif gate.status == "False":  # nothing deployed: wait for a better model or a lower gate
+                    outcome.conditions, outcome.requeue = [gate, synced(f"waiting: {gate.message}")], Requeue.STABLE
                     return outcome
-                model_id = model.id
 
         service = self._service(res, ctx, model_id, outcome)
         want = desired(res, model_id)
@@ -186,7 +241,11 @@ class ServiceController(KindController):
                                   f"not rolled over yet: {held_back}")
             outcome.conditions = [condition, synced(f"waiting: {held_back}")]
             outcome.requeue = Requeue.STABLE if isinstance(held_back, DependencyFailed) else Requeue.FAST
-        elif condition.reason.terminal:
+            return outcome
+        if gate is not None:  # below the gate: the service says so while it serves the model it has
+            outcome.conditions = [gate if condition.reason is Reason.RUNNING else condition,
+                                  synced(f"not rolled over: {gate.message}")]
+        if condition.reason.terminal:
             outcome.requeue = Requeue.TERMINAL
         elif condition.reason is Reason.RUNNING and not changes and not previous:
             outcome.requeue = Requeue.STABLE

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime
-import json
 import time
 
 from modelarts_operator.api.conditions import Cond, Reason, not_ready, ready, synced
 from modelarts_operator.api.durations import parse_duration
 from modelarts_operator.api.kinds import ALGORITHM, MNIST_DATASET, TRAINING_JOB
 from modelarts_operator.api.v1alpha1 import JobMetrics, TrainingJobSpec, TrainingJobStatus, shadows
-from modelarts_operator.cloud import CloudError, ObsUrl
+from modelarts_operator.cloud import ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, OBS_CODES, none_if_gone
 from modelarts_operator.cloud.resources import TrainingJob
 from modelarts_operator.cloud.resources import TrainingJobSpec as CloudJobSpec
@@ -18,6 +17,7 @@ from modelarts_operator.cloud.versions import find_version, reserve_version
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
 from modelarts_operator.controller.errors import ResourceProblem
+from modelarts_operator.controller.packages import package_metrics
 from modelarts_operator.controller.progress import Epoch, last_epoch
 from modelarts_operator.controller.references import require_ready
 
@@ -140,13 +140,7 @@ class TrainingJobController(KindController):
         return job
 
     def _metrics(self, res: Job, ctx: Context) -> JobMetrics | None:
-        try:
-            config = ctx.cloud(res).obs.read(ObsUrl.parse(res.status.output_path).join("model/config.json"))
-            metrics = json.loads(config).get("metrics") or {}
-        except (CloudError, ValueError, KeyError, TypeError):
-            return None
-        return JobMetrics.model_validate({k: metrics[k] for k in ("accuracy", "f1", "precision", "recall")
-                                          if isinstance(metrics.get(k), int | float)})
+        return package_metrics(ctx.cloud(res).obs, res.status.output_path)
 
     def reconcile(self, res: Job, ctx: Context) -> Outcome:
         spec, status = res.spec, res.status
