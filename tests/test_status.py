@@ -174,4 +174,5 @@ def test_every_reason_has_a_meaning_and_one_severity():
     for reason in Reason:
         assert reason.meaning and isinstance(reason.severity, st.Severity)
     assert st.TERMINAL_REASONS == {"Failed", "Terminated", "MaxRuntimeExceeded", "InvalidSpec",
-                                   "CloudResourceMissing", "Stopped", "DependencyFailed", "BelowQualityGate"}
+                                   "CloudResourceMissing", "Stopped", "DependencyFailed", "BelowQualityGate",
+                                   "AdoptionFailed"}

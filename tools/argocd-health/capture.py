@@ -50,7 +50,11 @@ from controller.harness import (  # noqa: E402
 from modelarts_operator.api.common import GROUP, VERSION  # noqa: E402
 from modelarts_operator.api.conditions import find_condition  # noqa: E402
 from modelarts_operator.api.kinds import ALGORITHM, MNIST_DATASET, SERVICE, TRAINING_JOB, Kind  # noqa: E402
+from modelarts_operator.cloud import ObsUrl  # noqa: E402
+from modelarts_operator.cloud.resources import AlgorithmSpec, ModelSpec, ServiceSpec  # noqa: E402
+from modelarts_operator.controller.adoption import EXTERNAL_MODEL, EXTERNAL_NAME  # noqa: E402
 from modelarts_operator.local.cloud import LocalCloud  # noqa: E402
+from support import wait_for  # noqa: E402
 
 NAMESPACE = "argocd-health"
 WAITING = "waiting for the operator"
@@ -107,6 +111,12 @@ class Capture:
         assert obj["metadata"]["generation"] != obj["status"]["observedGeneration"]
         self.take(kind, name, "stale-generation", "Progressing", comment, stale_message(obj))
 
+    def adopting(self, kind: Kind, name: str, spec: dict, external: dict[str, str]) -> None:
+        """Create an object annotated to adopt `external` (annotation -> id or name) in the cloud."""
+        self.stack.create(kind, name, spec)
+        self.stack.custom.patch_namespaced_custom_object(GROUP, VERSION, self.stack.namespace, kind.plural, name,
+                                                         {"metadata": {"annotations": external}})
+
     def deleting(self, kind: Kind, name: str, comment: str) -> None:
         self.stack.custom.delete_namespaced_custom_object(GROUP, VERSION, self.stack.namespace, kind.plural, name)
         self.take(kind, name, "being-deleted", "Progressing", comment, DELETING)
@@ -161,6 +171,20 @@ def run(capture: Capture) -> None:
     capture.as_given(kind, "algo-invalid", algorithm_spec("algo-invalid", "algo-quick"), {"bootFile": "train.sh"},
                      "invalid-spec", "Degraded", "terminal: a boot file the CRD of today refuses (an older CRD stored it)")
     capture.deleting(kind, "algo-quick", "deleted while Ready: the finalizer holds it while the cloud side goes")
+    code = ObsUrl.parse("obs://ctl-test/console-code/")
+    stack.obs.upload_bytes(QUICK.encode(), code.join("train.py"))
+    capture.adopting(kind, "algo-adopt-typo", {"code": {"obsPath": str(code)}, "bootFile": "train.py"},
+                     {EXTERNAL_NAME: "console-algoritm"})
+    capture.reason(kind, "algo-adopt-typo", "AdoptionFailed", "adoption-failed", "Degraded",
+                   "terminal: the external-name annotation names no algorithm in ModelArts; nothing is created")
+    made = stack.api.create_algorithm(AlgorithmSpec(name="console-algorithm", code_dir=code.api_path,
+                                                    boot_file=code.join("train.py").api_path))
+    capture.adopting(kind, "algo-adopted", {"code": {"obsPath": str(code)}, "bootFile": "train.py"},
+                     {EXTERNAL_NAME: "console-algorithm"})
+    stack.reconcile_to(kind, "algo-adopted", "Created")
+    stack.api.delete_algorithm(made.id)
+    capture.reason(kind, "algo-adopted", "CloudResourceMissing", "cloud-resource-missing", "Degraded",
+                   "terminal: an adopted algorithm deleted in ModelArts is not created again")
     for name, files in {"algo-ok": {"train.py": QUICK}, "algo-failing": {"train.py": FAILING},
                         "algo-sleeping": {"train.py": SLEEPING},
                         "algo-packaging": {"train.py": PACKAGING, "service.py": SERVICE_CODE}}.items():
@@ -209,6 +233,9 @@ def run(capture: Capture) -> None:
     stack.reconcile_body(ALGORITHM, body)
     capture.reason(kind, "train-dependency-failed", "DependencyFailed", "dependency-failed", "Degraded",
                    "terminal: its algorithm is InvalidSpec", job_spec("train-dependency-failed", "algo-broken"))
+    capture.adopting(kind, "train-adopt-typo", job_spec("train-adopt-typo", "algo-ok"), {EXTERNAL_NAME: "no-such-job"})
+    capture.reason(kind, "train-adopt-typo", "AdoptionFailed", "adoption-failed", "Degraded",
+                   "terminal: the external-name annotation names no training job in ModelArts; nothing is created")
 
     # --- ModelArtsService --------------------------------------------------------------------------------
     kind = SERVICE
@@ -252,6 +279,21 @@ def run(capture: Capture) -> None:
     stack.patch_spec(kind, "svc-held-back", {"trainingJobRef": {"name": "train-model-2"}, "minAccuracy": 0.9})
     capture.reason(kind, "svc-held-back", "BelowQualityGate", "running-below-quality-gate", "Healthy",
                    "Ready=True: pointed at a job below spec.minAccuracy, it keeps serving the model it has")
+    capture.adopting(kind, "svc-adopt-typo", service("train-model"), {EXTERNAL_MODEL: "no-such-model"})
+    capture.reason(kind, "svc-adopt-typo", "AdoptionFailed", "adoption-failed", "Degraded",
+                   "terminal: the external-model annotation names no model in ModelArts; nothing is created")
+    output = stack.get(TRAINING_JOB, "train-model")["status"]["outputPath"]
+    model = stack.api.create_model(ModelSpec(name="console-model", source_location=ObsUrl.parse(output).api_path))
+    wait_for(lambda: stack.api.get_model(model).model_status == "published", 30, 0.05, "the console model")
+    console = stack.api.create_service(ServiceSpec(name="console-service", model_id=model,
+                                                   specification="modelarts.vm.cpu.2u", instance_count=1))
+    capture.adopting(kind, "svc-adopted", {"modelPath": output, "flavor": "modelarts.vm.cpu.2u", "instanceCount": 1},
+                     {EXTERNAL_NAME: "console-service", EXTERNAL_MODEL: "console-model"})
+    stack.reconcile_to(kind, "svc-adopted", "Running")
+    stack.api.delete_service(console)
+    wait_for(lambda: stack.api.find_service("console-service") is None, 30, 0.05, "the console service to go")
+    capture.reason(kind, "svc-adopted", "CloudResourceMissing", "cloud-resource-missing", "Degraded",
+                   "terminal: an adopted service deleted in ModelArts is not created again")
     capture.deleting(kind, "svc", "deleted while running: the finalizer deletes the service and the model first")
 
 

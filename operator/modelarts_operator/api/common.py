@@ -98,3 +98,7 @@ class CommonStatus(Schema):
         [], description="Cloud resources being created (kind/name), recorded before the call and cleared once "
         "its id is recorded: after a lost answer, deletion finds them by name; with none pending and no id "
         "recorded, deletion needs no cloud call.")
+    adopted: list[str] = Field(
+        [], description="Cloud resources taken over rather than created, as kind/id (algorithm, trainingjob, "
+        "service, model; the annotations modelarts.mlops.dev/external-name and external-model): never created "
+        "again when deleted outside the operator.")

@@ -88,6 +88,9 @@ class Reason(str, Enum):
     CLOUD_RESOURCE_MISSING = "CloudResourceMissing", Severity.TERMINAL, \
         "the training job was deleted in the cloud behind the operator's back (others are recreated)", \
         "delete the TrainingJob and create a new one"
+    ADOPTION_FAILED = "AdoptionFailed", Severity.TERMINAL, \
+        "the cloud resource named by the annotation modelarts.mlops.dev/external-name (or external-model) does not " \
+        "exist: nothing is created", "fix or remove the annotation (or create the resource, then change the annotation)"
     DEPENDENCY_FAILED = "DependencyFailed", Severity.TERMINAL, "a referenced resource failed for good", \
         "fix or replace the referenced resource"
     BELOW_QUALITY_GATE = "BelowQualityGate", Severity.TERMINAL, \

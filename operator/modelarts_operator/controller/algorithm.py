@@ -12,6 +12,7 @@ from modelarts_operator.api.v1alpha1 import ModelArtsAlgorithmSpec, ModelArtsAlg
 from modelarts_operator.cloud import CloudError, ErrorKind, ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, OBS_CODES, none_if_gone
 from modelarts_operator.cloud.resources import AlgorithmParameter, AlgorithmSpec
+from modelarts_operator.controller import adoption
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Resource
 from modelarts_operator.controller.errors import ResourceProblem
@@ -43,7 +44,7 @@ def cloud_spec(res: Algorithm, code_dir: ObsUrl) -> AlgorithmSpec:
 
 class AlgorithmController(KindController):
     kind = ALGORITHM
-    reasons = frozenset({Reason.CREATED, Reason.CODE_MISSING})
+    reasons = frozenset({Reason.CREATED, Reason.CODE_MISSING, Reason.ADOPTION_FAILED, Reason.CLOUD_RESOURCE_MISSING})
     cloud_codes = {**MODELARTS_CODES, **OBS_CODES}
 
     def __init__(self) -> None:
@@ -149,9 +150,18 @@ class AlgorithmController(KindController):
         algorithm = None
         if status.algorithm_id:
             algorithm = none_if_gone(lambda: cloud.modelarts.get_algorithm(status.algorithm_id))
+            if algorithm is None and adoption.adopted(res, "algorithm", status.algorithm_id):
+                raise adoption.missing(res, "algorithm", status.algorithm_id)
             if algorithm is None:
                 outcome.event("CloudResourceMissing", f"algorithm {status.algorithm_id} was deleted "
                               "outside the operator; creating it again", warning=True)
+        elif external := adoption.wanted(res):
+            algorithm = adoption.adopt("algorithm", external, adoption.EXTERNAL_NAME, cloud.modelarts.get_algorithm,
+                                       cloud.modelarts.find_algorithm)
+            adoption.record(res, "algorithm", algorithm.id)
+            status.algorithm_id, status.cloud_name = algorithm.id, algorithm.name
+            ctx.checkpoint(res)
+            outcome.event("Adopted", f"algorithm {algorithm.name} ({algorithm.id}), made outside the operator")
         if algorithm is None:
             algorithm, created = cloud.modelarts.ensure_algorithm(
                 cloud_spec(res, code_dir), before_create=lambda: ctx.begin_create(res, "algorithm"))

@@ -47,6 +47,7 @@ class Resource(Generic[SpecT, StatusT]):
     spec: SpecT
     status: StatusT
     stored: dict[str, Any] = field(default_factory=dict)  # the status as last written (dumped form)
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_body(cls, kind: Kind, body: dict, spec: BaseModel) -> Resource:
@@ -60,7 +61,8 @@ class Resource(Generic[SpecT, StatusT]):
             status = kind.status()
         return cls(kind=kind, namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"],
                    generation=metadata.get("generation") or 0, spec=spec, status=status,
-                   stored={k: v for k, v in dump_status(status).items() if k in raw})
+                   stored={k: v for k, v in dump_status(status).items() if k in raw},
+                   annotations=dict(metadata.get("annotations") or {}))
 
     @property
     def cloud_name(self) -> str:

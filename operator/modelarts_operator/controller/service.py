@@ -19,6 +19,7 @@ from modelarts_operator.api.v1alpha1 import JobMetrics, ModelArtsServiceSpec, Mo
 from modelarts_operator.cloud import ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, none_if_gone
 from modelarts_operator.cloud.resources import Model, ModelSpec, Service, ServiceSpec, ServiceStatus
+from modelarts_operator.controller import adoption
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
 from modelarts_operator.controller.errors import DependencyFailed, WaitingForDependency
@@ -103,7 +104,8 @@ def desired(res: Svc, model_id: str) -> ServiceSpec:
 class ServiceController(KindController):
     kind = SERVICE
     reasons = frozenset({Reason.RUNNING, Reason.IMPORTING, Reason.DEPLOYING, Reason.FAILED, Reason.STOPPED,
-                         Reason.CONCERNING, Reason.BELOW_QUALITY_GATE})
+                         Reason.CONCERNING, Reason.BELOW_QUALITY_GATE, Reason.ADOPTION_FAILED,
+                         Reason.CLOUD_RESOURCE_MISSING})
     cloud_codes = MODELARTS_CODES
 
     def _source(self, res: Svc, ctx: Context) -> tuple[str, dict | None]:
@@ -134,8 +136,21 @@ class ServiceController(KindController):
             if model is not None:
                 status.model_origin = origin(res)
                 return model
+            if adoption.adopted(res, "model", model_id):
+                raise adoption.missing(res, "model", model_id)
             outcome.event("CloudResourceMissing", f"model {model_id} was deleted outside the operator; importing "
                           "it again", warning=True)
+        external = adoption.wanted(res, adoption.EXTERNAL_MODEL) if status.model_id is None else None
+        if external:  # the first model is one imported by hand: deploy it instead of importing one
+            model = adoption.adopt("model", external, adoption.EXTERNAL_MODEL, cloud.modelarts.get_model,
+                                   cloud.modelarts.find_model)
+            adoption.record(res, "model", model.id)
+            status.model_id, status.model_source, status.model_status = model.id, source, model.model_status
+            status.model_origin = origin(res)
+            ctx.checkpoint(res)
+            outcome.event("Adopted", f"model {model.model_name} ({model.id}), made outside the operator, as the "
+                          f"model of {status.model_origin}")
+            return model
         name = model_name(res, source)
         model, created = cloud.modelarts.ensure_model(ModelSpec(
             name=name, source_location=ObsUrl.parse(source).api_path, source_job_id=job_id,
@@ -158,8 +173,18 @@ class ServiceController(KindController):
             service = none_if_gone(lambda: cloud.modelarts.get_service(status.service_id))
             if service is not None:
                 return service
+            if adoption.adopted(res, "service", status.service_id):
+                raise adoption.missing(res, "service", status.service_id)
             outcome.event("CloudResourceMissing", f"service {status.service_id} was deleted outside the "
                           "operator; deploying it again", warning=True)
+        elif external := adoption.wanted(res):  # made by hand: from now on kept as the spec says (model, scale)
+            service = adoption.adopt("service", external, adoption.EXTERNAL_NAME, cloud.modelarts.get_service,
+                                     cloud.modelarts.find_service)
+            adoption.record(res, "service", service.id)
+            status.service_id, status.cloud_name = service.id, service.service_name
+            ctx.checkpoint(res)
+            outcome.event("Adopted", f"service {service.service_name} ({service.id}), made outside the operator")
+            return service
         service, created = cloud.modelarts.ensure_service(desired(res, model_id),
                                                           before_create=lambda: ctx.begin_create(res, "service"))
         if created:

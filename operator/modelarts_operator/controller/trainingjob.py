@@ -14,6 +14,7 @@ from modelarts_operator.cloud.errors import MODELARTS_CODES, OBS_CODES, none_if_
 from modelarts_operator.cloud.resources import TrainingJob
 from modelarts_operator.cloud.resources import TrainingJobSpec as CloudJobSpec
 from modelarts_operator.cloud.versions import find_version, reserve_version
+from modelarts_operator.controller import adoption
 from modelarts_operator.controller.base import KindController
 from modelarts_operator.controller.context import Context, Outcome, Requeue, Resource
 from modelarts_operator.controller.errors import ResourceProblem
@@ -99,8 +100,23 @@ class TrainingJobController(KindController):
     kind = TRAINING_JOB
     reasons = frozenset({Reason.COMPLETED, Reason.CREATING, Reason.PENDING, Reason.RUNNING, Reason.TERMINATING,
                          Reason.FAILED, Reason.TERMINATED, Reason.MAX_RUNTIME_EXCEEDED,
-                         Reason.CLOUD_RESOURCE_MISSING})
+                         Reason.CLOUD_RESOURCE_MISSING, Reason.ADOPTION_FAILED})
     cloud_codes = {**MODELARTS_CODES, **OBS_CODES}
+
+    def _adopt(self, res: Job, ctx: Context, external: str, outcome: Outcome) -> TrainingJob:
+        """Take over a job made outside the operator: its output is where it writes, whatever the spec says."""
+        modelarts, status = ctx.cloud(res).modelarts, res.status
+        job = adoption.adopt("training job", external, adoption.EXTERNAL_NAME, modelarts.get_training_job,
+                             modelarts.find_training_job)
+        adoption.record(res, "trainingjob", job.id)
+        channel = res.spec.output.name if res.spec.output.name in job.outputs else next(iter(job.outputs), "")
+        output = job.output(channel)
+        status.job_id, status.cloud_name = job.id, job.name
+        status.version, status.output_path = job.output_version(channel), str(output) if output else None
+        ctx.checkpoint(res)
+        outcome.event("Adopted", f"training job {job.name} ({job.id}), made outside the operator, writing "
+                      f"{status.output_path or '(no output)'}")
+        return job
 
     def _create(self, res: Job, ctx: Context, outcome: Outcome) -> TrainingJob:
         """Reserve this job's own output version, then create the cloud job writing into it. Both are
@@ -147,7 +163,8 @@ class TrainingJobController(KindController):
         cloud = ctx.cloud(res)
         outcome = Outcome()
         if status.job_id is None:
-            job = self._create(res, ctx, outcome)
+            external = adoption.wanted(res)
+            job = self._adopt(res, ctx, external, outcome) if external else self._create(res, ctx, outcome)
         else:
             job = none_if_gone(lambda: cloud.modelarts.get_training_job(status.job_id))
             if job is None:
@@ -203,6 +220,8 @@ class TrainingJobController(KindController):
                 cloud.modelarts.delete_training_job(job_id)
                 return None  # wait until it is really gone
         output_path = res.status.output_path
+        if adoption.adopted(res, "trainingjob", job_id):  # its output folder is not the operator's: it made no version there
+            return f"deleted the adopted training job {job_id or '(none)'}; its output is left in place"
         if output_path is None and res.is_pending("trainingjob"):  # reserved, then the answer was lost
             output = ObsUrl.parse(res.spec.output.obs_path)
             version = find_version(cloud.obs, output, res.uid)

@@ -20,7 +20,8 @@ end
 -- or errors the operator retries (the message says what to fix): Progressing.
 local degraded = {
   Failed = true, Terminated = true, MaxRuntimeExceeded = true, Stopped = true, InvalidSpec = true,
-  CloudResourceMissing = true, DependencyFailed = true, BelowQualityGate = true
+  CloudResourceMissing = true, AdoptionFailed = true, DependencyFailed = true,
+  BelowQualityGate = true
 }
 if obj.status.conditions ~= nil then
   for _, condition in ipairs(obj.status.conditions) do
