@@ -38,6 +38,21 @@ class SecretData(dict):
         return lambda: CloudCredentials.from_mapping(self)
 
 
+def first_test_image(mnist_dir: Path) -> tuple[bytes, int]:
+    """The first MNIST test image as PNG bytes, and its label."""
+    import io
+
+    from PIL import Image
+
+    from modelarts_operator import mnist
+
+    pixels = mnist.read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz").to_numpy()[0]
+    label = int(mnist.read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz").to_numpy()[0])
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue(), label
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 60, interval: float = 0.2, what: str = "condition") -> Any:
     """Poll until `condition()` is truthy and return its value; AssertionError naming `what` on timeout."""
     deadline = time.monotonic() + timeout

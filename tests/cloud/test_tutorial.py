@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime
-import io
 import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from modelarts_operator import mnist
 from modelarts_operator.cloud import CloudError, ErrorKind, ObsUrl
@@ -20,7 +18,7 @@ from modelarts_operator.cloud.resources import (
     ServiceSpec,
     TrainingJobSpec,
 )
-from support import FAST_RETRIES
+from support import FAST_RETRIES, first_test_image
 
 MODEL_CODE = Path(__file__).resolve().parents[2] / "model_code"
 pytestmark = pytest.mark.slow
@@ -35,14 +33,6 @@ def wait(fetch, done, timeout=300, what="state"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}: last {value!r}")
         time.sleep(0.5)
-
-
-def png_of_first_test_image(mnist_dir) -> tuple[bytes, int]:
-    pixels = mnist.read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz").to_numpy()[0]
-    label = int(mnist.read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz").to_numpy()[0])
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue(), label
 
 
 def run_tutorial(local_cloud, api, store, mnist_dir, tmp_path, bucket: str) -> dict:
@@ -102,7 +92,7 @@ def delete_everything(api, store, created) -> None:
 
 def test_tutorial_end_to_end(local_cloud, api, store, mnist_dir, tmp_path):
     created = run_tutorial(local_cloud, api, store, mnist_dir, tmp_path, "test-modelarts")
-    image, label = png_of_first_test_image(mnist_dir)
+    image, label = first_test_image(mnist_dir)
     answer = predict(created["service"].access_address, image, "digit.png", token=local_cloud.auth_token)
     assert answer["predicted_label"] == str(label)
     signed = predict(created["service"].access_address, image, "digit.png", credentials=api._credentials())
@@ -135,7 +125,7 @@ def test_tutorial_survives_20_percent_faults_without_duplicates(local_cloud, api
     local_cloud.reset_counters()
     try:
         created = run_tutorial(local_cloud, api, store, mnist_dir, tmp_path, "faulty-modelarts")
-        image, label = png_of_first_test_image(mnist_dir)
+        image, label = first_test_image(mnist_dir)
         answer = predict(created["service"].access_address, image, token=local_cloud.auth_token, policy=FAST_RETRIES)
         assert answer["predicted_label"] == str(label)
         # Each create was retried through ensure_*, yet exactly one of each exists.

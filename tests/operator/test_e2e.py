@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import urllib.request
 
 import pytest
-from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelarts_operator import mnist
 from modelarts_operator.api.conditions import find_condition
 from modelarts_operator.cloud.predict import predict
+from support import first_test_image
 
 pytestmark = pytest.mark.slow
 
@@ -19,14 +17,6 @@ ORDER = [("mnistdataset", "mnist"), ("modelartsalgorithm", "mnist-tensorflow"), 
          ("modelartsservice", "mnist-service")]
 KINDS = ("MnistDataset", "ModelArtsAlgorithm", "TrainingJob", "ModelArtsService")
 PREFIX = "modelarts_operator_"
-
-
-def first_test_image(mnist_dir) -> tuple[bytes, int]:
-    pixels = mnist.read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz").to_numpy()[0]
-    label = int(mnist.read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz").to_numpy()[0])
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue(), label
 
 
 def test_end_to_end(stack, mnist_dir):

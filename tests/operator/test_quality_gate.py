@@ -7,19 +7,17 @@ a new service on that job deploys nothing; lowering the gate rolls the running s
 
 from __future__ import annotations
 
-import io
 import queue
 import subprocess
 import threading
 import time
 
 import pytest
-from PIL import Image
 
-from modelarts_operator import mnist
 from modelarts_operator.api.common import API_VERSION
 from modelarts_operator.api.conditions import find_condition
 from modelarts_operator.cloud.predict import predict
+from support import first_test_image
 
 pytestmark = pytest.mark.slow
 ALGORITHM = "builtin-mnist"
@@ -41,14 +39,6 @@ def service(name: str, job: str, **spec) -> dict:
 def patch(stack, name: str, spec: str) -> None:
     stack.kubectl("patch", "modelartsservice", name, "-n", stack.namespace, "--type", "merge", "-p",
                   f'{{"spec": {spec}}}')
-
-
-def first_test_image(mnist_dir) -> tuple[bytes, int]:
-    pixels = mnist.read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz").to_numpy()[0]
-    label = int(mnist.read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz").to_numpy()[0])
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue(), label
 
 
 def watch_until(stack, args: list[str], done: str, timeout: float) -> list[str]:

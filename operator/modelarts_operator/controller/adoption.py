@@ -12,7 +12,7 @@ from typing import TypeVar
 from modelarts_operator.api.common import GROUP
 from modelarts_operator.api.conditions import Reason
 from modelarts_operator.cloud import CloudError, ErrorKind
-from modelarts_operator.controller.context import Resource
+from modelarts_operator.controller.context import Context, Outcome, Resource
 from modelarts_operator.controller.errors import ResourceProblem
 
 T = TypeVar("T")
@@ -39,6 +39,14 @@ def adopt(what: str, value: str, annotation: str, get: Callable[[str], T], find:
         raise ResourceProblem(f"{annotation}: no {what} with the id or name {value!r} exists in ModelArts; "
                               "nothing was created (fix or remove the annotation)", Reason.ADOPTION_FAILED)
     return found
+
+
+def took_over(res: Resource, ctx: Context, outcome: Outcome, what: str, cloud_id: str, name: str,
+              detail: str = "") -> None:
+    """Record an adopted `what` (its id is in the status already) and say so."""
+    record(res, what, cloud_id)
+    ctx.checkpoint(res)
+    outcome.event("Adopted", f"{what} {name} ({cloud_id}), made outside the operator{detail}")
 
 
 def adopted(res: Resource, what: str, cloud_id: str | None) -> bool:

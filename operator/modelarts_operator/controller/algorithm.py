@@ -158,10 +158,8 @@ class AlgorithmController(KindController):
         elif external := adoption.wanted(res):
             algorithm = adoption.adopt("algorithm", external, adoption.EXTERNAL_NAME, cloud.modelarts.get_algorithm,
                                        cloud.modelarts.find_algorithm)
-            adoption.record(res, "algorithm", algorithm.id)
             status.algorithm_id, status.cloud_name = algorithm.id, algorithm.name
-            ctx.checkpoint(res)
-            outcome.event("Adopted", f"algorithm {algorithm.name} ({algorithm.id}), made outside the operator")
+            adoption.took_over(res, ctx, outcome, "algorithm", algorithm.id, algorithm.name)
         if algorithm is None:
             algorithm, created = cloud.modelarts.ensure_algorithm(
                 cloud_spec(res, code_dir), before_create=lambda: ctx.begin_create(res, "algorithm"))

@@ -144,12 +144,10 @@ class ServiceController(KindController):
         if external:  # the first model is one imported by hand: deploy it instead of importing one
             model = adoption.adopt("model", external, adoption.EXTERNAL_MODEL, cloud.modelarts.get_model,
                                    cloud.modelarts.find_model)
-            adoption.record(res, "model", model.id)
             status.model_id, status.model_source, status.model_status = model.id, source, model.model_status
             status.model_origin = origin(res)
-            ctx.checkpoint(res)
-            outcome.event("Adopted", f"model {model.model_name} ({model.id}), made outside the operator, as the "
-                          f"model of {status.model_origin}")
+            adoption.took_over(res, ctx, outcome, "model", model.id, model.model_name,
+                               f", as the model of {status.model_origin}")
             return model
         name = model_name(res, source)
         model, created = cloud.modelarts.ensure_model(ModelSpec(
@@ -180,10 +178,8 @@ class ServiceController(KindController):
         elif external := adoption.wanted(res):  # made by hand: from now on kept as the spec says (model, scale)
             service = adoption.adopt("service", external, adoption.EXTERNAL_NAME, cloud.modelarts.get_service,
                                      cloud.modelarts.find_service)
-            adoption.record(res, "service", service.id)
             status.service_id, status.cloud_name = service.id, service.service_name
-            ctx.checkpoint(res)
-            outcome.event("Adopted", f"service {service.service_name} ({service.id}), made outside the operator")
+            adoption.took_over(res, ctx, outcome, "service", service.id, service.service_name)
             return service
         service, created = cloud.modelarts.ensure_service(desired(res, model_id),
                                                           before_create=lambda: ctx.begin_create(res, "service"))

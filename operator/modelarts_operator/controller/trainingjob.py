@@ -108,14 +108,12 @@ class TrainingJobController(KindController):
         modelarts, status = ctx.cloud(res).modelarts, res.status
         job = adoption.adopt("training job", external, adoption.EXTERNAL_NAME, modelarts.get_training_job,
                              modelarts.find_training_job)
-        adoption.record(res, "trainingjob", job.id)
         channel = res.spec.output.name if res.spec.output.name in job.outputs else next(iter(job.outputs), "")
         output = job.output(channel)
         status.job_id, status.cloud_name = job.id, job.name
         status.version, status.output_path = job.output_version(channel), str(output) if output else None
-        ctx.checkpoint(res)
-        outcome.event("Adopted", f"training job {job.name} ({job.id}), made outside the operator, writing "
-                      f"{status.output_path or '(no output)'}")
+        adoption.took_over(res, ctx, outcome, "trainingjob", job.id, job.name,
+                           f", writing {status.output_path or '(no output)'}")
         return job
 
     def _create(self, res: Job, ctx: Context, outcome: Outcome) -> TrainingJob:
