@@ -75,7 +75,7 @@ def _local_cloud(args: argparse.Namespace) -> int:
     from modelarts_operator.local.cloud import main
 
     main.serve(state_dir=args.state_dir, endpoints_file=args.endpoints_file, max_running_jobs=args.max_running_jobs,
-               ak=args.ak, sk=args.sk, project_id=args.project_id, region=args.region)
+               ak=args.ak, sk=args.sk, project_id=args.project_id, region=args.region, max_nodes=args.max_nodes)
     return 0
 
 
@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     cloud.add_argument("--endpoints-file", default=".local/cloud.json",
                        help="where to write endpoints and credentials (mode 600)")
     cloud.add_argument("--max-running-jobs", type=int, default=1, help="training jobs running at once")
+    cloud.add_argument("--max-nodes", type=int, default=4,
+                       help="workers (processes) a training job may ask for with node_count (default 4)")
     cloud.add_argument("--ak", default=None, help="access key (default: random, or the state's)")
     cloud.add_argument("--sk", default=None, help="secret key (default: random, or the state's)")
     cloud.add_argument("--project-id", default=None, help="project id (default: random 32 hex)")

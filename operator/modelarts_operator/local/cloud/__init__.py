@@ -28,7 +28,7 @@ from .models import Models
 from .obs import MNIST_PREFIX, PUBLIC_BUCKET, LocalObs, parse_obs_url
 from .services import Services
 from .state import State
-from .training import Trainer
+from .training import MAX_NODES, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,12 @@ class LocalCloud:
         project_id: str | None = None,
         region: str = "cn-north-4",
         endpoints_file: str | os.PathLike | None = None,
+        max_nodes: int = MAX_NODES,
     ) -> None:
         if max_running_jobs < 1:
             raise ValueError("max_running_jobs must be at least 1")
+        if max_nodes < 1:
+            raise ValueError("max_nodes must be at least 1")
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.state = State(self.state_dir)
         saved = self.state.credentials
@@ -62,6 +65,7 @@ class LocalCloud:
         self.auth_token = saved.get("authToken") or "MIIL" + secrets.token_urlsafe(48)
         self.region = region
         self.max_running_jobs = max_running_jobs
+        self.max_nodes = max_nodes  # workers (processes) a training job may ask for: spec.resource.node_count
         self.endpoints_file = Path(endpoints_file) if endpoints_file is not None else None
         self.obs_endpoint = ""
         self.modelarts_endpoint = ""
@@ -116,7 +120,8 @@ class LocalCloud:
 
     async def _setup(self) -> None:
         self.algorithms = Algorithms(self.state, self.project_id)
-        self.trainer = Trainer(self.state, self.algorithms, self._obs, self._work_dir, self.max_running_jobs)
+        self.trainer = Trainer(self.state, self.algorithms, self._obs, self._work_dir, self.max_running_jobs,
+                               self.max_nodes)
         self.models = Models(self.state, self._obs, self._work_dir, self.project_id)
         self.services = Services(self.state, self.models, self._work_dir, self.project_id)
         self.api = Api(self, self.faults)
@@ -182,6 +187,14 @@ class LocalCloud:
     def set_faults(self, operation: str | None = None, error_429: float = 0.0, error_500: float = 0.0, latency_ms: int = 0) -> None:
         """Answer `operation` (None: every operation) with 429/500 at these rates, after latency_ms."""
         self.faults.set(operation, FaultRule(error_429=error_429, error_500=error_500, latency_ms=latency_ms))
+
+    def worker_pids(self, job_id: str) -> dict[str, int]:
+        """Test and inspection hook, not part of the API: `{task: pid}` of a running job's worker processes
+        (each pid is also its process group id); empty once the job ended."""
+        async def read() -> dict[str, int]:
+            return self.trainer.worker_pids(job_id)
+
+        return asyncio.run_coroutine_threadsafe(read(), self._loop).result(timeout=10)
 
     def counters(self) -> dict[str, int]:
         return self.faults.counters()

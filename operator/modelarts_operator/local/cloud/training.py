@@ -1,9 +1,9 @@
-"""Training jobs (v2) that really run: inputs and code from OBS, the boot file as a local process.
+"""Training jobs (v2) that really run: inputs and code from OBS, the boot file as local processes.
 
 Life of a job: Creating -> Pending/Queuing (until one of `max_running` slots is free) ->
-Running (download code and inputs, run the boot file, upload outputs) -> Completed, or Failed
-(exit code and log tail in status.task_statuses), or Terminating -> Terminated on terminate.
-Each job runs in its own process group so terminate and stop reach every child.
+Running (each of its `node_count` workers downloads code and inputs and runs the boot file; outputs
+are uploaded once all exited 0: workers.py) -> Completed, or Failed (the failing worker's exit code and
+log tail in status.task_statuses), or Terminating -> Terminated on terminate.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ import asyncio
 import logging
 import os
 import shutil
-import signal
-import sys
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 from . import checks
@@ -23,14 +20,13 @@ from .algorithms import Algorithms, engine_record, now_ms, parameter_records
 from .errors import bad_request, duplicate_job, job_not_found
 from .obs import LocalObs, parse_obs_url
 from .state import State
+from .workers import WorkerGroup, task_names
 
 log = logging.getLogger(__name__)
 
-TASK = "worker-0"
 TERMINAL = {"Completed", "Failed", "Terminated", "Abnormal"}
-KILL_GRACE_S = 5.0
 LOG_PREVIEW_BYTES = 5 * 1024 * 1024
-LOG_TAIL_LINES = 20
+MAX_NODES = 4  # workers a job may ask for by default: each is a process on this machine
 
 
 def _io_entries(entries, where: str, kind: str) -> list[dict]:
@@ -65,24 +61,18 @@ def _flavor(flavor_id: str, node_count: int) -> dict:
     }
 
 
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_bytes()[-64 * 1024:].decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
-
-
 class Trainer:
-    def __init__(self, state: State, algorithms: Algorithms, obs: LocalObs, work_dir: Path, max_running: int) -> None:
+    def __init__(self, state: State, algorithms: Algorithms, obs: LocalObs, work_dir: Path, max_running: int,
+                 max_nodes: int = MAX_NODES) -> None:
         self.state = state
         self.algorithms = algorithms
         self.obs = obs
         self.work_dir = work_dir
         self.max_running = max_running
+        self.max_nodes = max_nodes
         self._queue: list[str] = []
         self._running: dict[str, asyncio.Task] = {}
-        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._groups: dict[str, WorkerGroup] = {}
         self._terminating: set[str] = set()
 
     # -- records -----------------------------------------------------------------------------
@@ -93,14 +83,15 @@ class Trainer:
             raise job_not_found(job_id)
         return job
 
-    def _set_phase(self, job: dict, phase: str, secondary: str | None = None) -> None:
+    def _set_phase(self, job: dict, phase: str, secondary: str | None = None, ended_by: str = "") -> None:
+        """`ended_by`: the task whose end ended the run (the failing worker), for running_records."""
         job["status"]["phase"] = phase
         job["status"]["secondary_phase"] = secondary or phase
         if phase in TERMINAL and job["status"]["start_time"]:
             job["status"]["duration"] = now_ms() - job["status"]["start_time"]
             job["status"]["running_records"] = [{
                 "start_at": job["status"]["start_time"] // 1000, "end_at": now_ms() // 1000,
-                "start_type": "init_or_rescheduled", "end_reason": phase.lower(), "end_related_task": TASK,
+                "start_type": "init_or_rescheduled", "end_reason": phase.lower(), "end_related_task": ended_by,
                 "end_recover": "", "end_recover_before_downgrade": "",
             }]
         self.state.save()
@@ -115,7 +106,7 @@ class Trainer:
             raise duplicate_job(name)
         spec_in = checks.obj(body.get("spec"), "spec", required=False)
         resource = checks.obj(spec_in.get("resource"), "spec.resource", required=False)
-        node_count = checks.integer(resource, "node_count", "spec.resource", 1, 1, 1)
+        node_count = self._node_count(resource)
         flavor_id = checks.string(resource, "flavor_id", "spec.resource", required=False) or "modelarts.vm.cpu.8u"
         algorithm_in = checks.obj(body.get("algorithm"), "algorithm")
         algorithm = self._algorithm(algorithm_in)
@@ -128,7 +119,8 @@ class Trainer:
             },
             "status": {
                 "phase": "Creating", "secondary_phase": "Creating", "duration": 0, "start_time": 0,
-                "node_count_metrics": None, "tasks": [TASK], "task_statuses": [], "running_records": [],
+                "node_count_metrics": None, "tasks": task_names(node_count), "task_statuses": [],
+                "running_records": [],
             },
             "algorithm": algorithm,
             "spec": {
@@ -141,6 +133,17 @@ class Trainer:
         self.state.save()
         self._enqueue(job_id)
         return job
+
+    def _node_count(self, resource: dict) -> int:
+        value = resource.get("node_count", 1)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= self.max_nodes:
+            raise bad_request(
+                f"spec.resource.node_count must be an integer from 1 to {self.max_nodes}, not {value!r}: this local "
+                f"cloud runs at most {self.max_nodes} workers a job (start it with `modelarts-operator local cloud "
+                f"--max-nodes N` for more)")
+        return value
 
     def _algorithm(self, given: dict) -> dict:
         """The job's algorithm: a stored one by id (its parameters as defaults) or one given inline."""
@@ -189,7 +192,8 @@ class Trainer:
                 self._enqueue(job_id)
             elif job["status"]["phase"] in ("Running", "Terminating"):
                 job["status"]["task_statuses"] = [
-                    {"task": TASK, "exit_code": -1, "message": "the local cloud stopped while the job was running"}
+                    {"task": task, "exit_code": -1, "message": "the local cloud stopped while it was running"}
+                    for task in job["status"]["tasks"]
                 ]
                 self._set_phase(job, "Abnormal", "Lost")
 
@@ -198,97 +202,48 @@ class Trainer:
     async def _run(self, job_id: str) -> None:
         job = self.state.jobs[job_id]
         folder = Path(job["_dir"])
-        log_path = folder / "logs" / f"{TASK}.log"
+
+        def publish_statuses() -> None:
+            job["status"]["task_statuses"] = group.task_statuses()
+            self.state.save()
+
+        group = WorkerGroup(job, folder, self.obs, on_end=publish_statuses,
+                            terminated=job_id in self._terminating)
+        self._groups[job_id] = group
         try:
             job["status"]["start_time"] = now_ms()
-            self._set_phase(job, "Running")
-            exit_code, message = await self._execute(job, folder, log_path)
-            if job_id in self._terminating:
-                job["status"]["task_statuses"] = [{"task": TASK, "exit_code": exit_code, "message": "terminated by the user"}]
+            if not group.terminated:
+                self._set_phase(job, "Running")
+            await group.run()
+            job["status"]["task_statuses"] = group.task_statuses()
+            if group.terminated:
                 self._set_phase(job, "Terminated")
-            elif exit_code == 0:
-                job["status"]["task_statuses"] = [{"task": TASK, "exit_code": 0, "message": ""}]
-                self._set_phase(job, "Completed")
+            elif group.failed:
+                self._set_phase(job, "Failed", ended_by=group.failed.task)
             else:
-                job["status"]["task_statuses"] = [{"task": TASK, "exit_code": exit_code, "message": message}]
-                self._set_phase(job, "Failed")
+                self._set_phase(job, "Completed")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug of ours must not leave the job Running forever
             log.exception("training job %s", job_id)
-            job["status"]["task_statuses"] = [{"task": TASK, "exit_code": -1, "message": f"internal error: {exc}"}]
+            group.kill()
+            job["status"]["task_statuses"] = [
+                {"task": task, "exit_code": -1, "message": f"internal error: {exc}"}
+                for task in job["status"]["tasks"]
+            ]
             self._set_phase(job, "Abnormal", "Unknown")
         finally:
+            self._groups.pop(job_id, None)
             self._running.pop(job_id, None)
             self._terminating.discard(job_id)
             if self.state.jobs.get(job_id) is not job:  # deleted meanwhile
                 shutil.rmtree(folder, ignore_errors=True)
             self._dispatch()
 
-    async def _execute(self, job: dict, folder: Path, log_path: Path) -> tuple[int, str]:
-        """Prepare, run, upload; return (exit code, failure message)."""
-        algorithm = job["algorithm"]
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        job_dir = folder / "user-job-dir"
-        code_local = job_dir / (algorithm["code_dir"].rstrip("/").rsplit("/", 1)[-1] or "code")
-        with open(log_path, "a", encoding="utf-8") as logf:
-            def service_log(text: str) -> None:
-                logf.write(f"[ModelArts Service Log][INFO][{datetime.now():%Y/%m/%d %H:%M:%S}]: {text}\n")
-                logf.flush()
-
-            args: list[str] = []
-            try:
-                if algorithm["code_dir"]:
-                    count = await asyncio.to_thread(self.obs.download, algorithm["code_dir"], code_local)
-                    service_log(f"downloaded {count} code file(s) from {algorithm['code_dir']}")
-                for kind, entries in (("inputs", algorithm["inputs"]), ("outputs", algorithm["outputs"])):
-                    for entry in entries:
-                        local = folder / kind / f"{entry['name']}_0"
-                        local.mkdir(parents=True, exist_ok=True)
-                        if kind == "inputs":
-                            count = await asyncio.to_thread(self.obs.download, entry["remote"]["obs"]["obs_url"], local)
-                            service_log(f"downloaded {count} file(s) of input {entry['name']} to {local}")
-                        args.append(f"--{entry['name']}={local}")
-            except Exception as exc:  # boto errors, missing buckets: the job fails like on ModelArts
-                service_log(f"download failed: {exc}")
-                return 1, f"download from OBS failed: {exc}"
-            args += [f"--{p['name']}={p['value']}" for p in algorithm["parameters"]]
-            if algorithm["command"]:
-                argv = ["/bin/sh", "-c", algorithm["command"]]
-            else:
-                boot_relative = algorithm["boot_file"][len(algorithm["code_dir"].rstrip("/")) + 1:]
-                argv = [sys.executable, str(code_local / boot_relative), *args]
-            env = dict(os.environ, **{k: str(v) for k, v in algorithm["environments"].items()})
-            env.update({
-                "MA_JOB_DIR": str(job_dir), "MA_NUM_GPUS": "0", "MA_NUM_HOSTS": "1", "VC_TASK_INDEX": "0",
-                "VC_WORKER_NUM": "1", "MA_CURRENT_HOST_IP": "127.0.0.1", "PYTHONUNBUFFERED": "1",
-            })
-            service_log("running: " + " ".join(argv[:2] + args))
-            job_id = job["metadata"]["id"]
-            if job_id in self._terminating:
-                return -signal.SIGTERM, "terminated"
-            process = await asyncio.create_subprocess_exec(
-                *argv, cwd=str(code_local if code_local.is_dir() else folder), env=env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
-            self._processes[job_id] = process
-            try:
-                exit_code = await process.wait()
-            finally:
-                self._processes.pop(job_id, None)
-            service_log(f"exit with {exit_code}")
-            if exit_code != 0 or job_id in self._terminating:
-                return exit_code, f"exit with {exit_code}; log tail:\n{_tail(log_path)}"
-            try:
-                for entry in algorithm["outputs"]:
-                    local = folder / "outputs" / f"{entry['name']}_0"
-                    count = await asyncio.to_thread(self.obs.upload, local, entry["remote"]["obs"]["obs_url"])
-                    service_log(f"uploaded {count} file(s) of output {entry['name']} to {entry['remote']['obs']['obs_url']}")
-            except Exception as exc:
-                service_log(f"upload failed: {exc}")
-                return 1, f"upload to OBS failed: {exc}"
-        return 0, ""
+    def worker_pids(self, job_id: str) -> dict[str, int]:
+        """Test hook: the pids (= process group ids) of a running job's worker processes, by task."""
+        group = self._groups.get(job_id)
+        return group.pids() if group else {}
 
     # -- actions -----------------------------------------------------------------------------------
 
@@ -303,20 +258,13 @@ class Trainer:
             return job
         self._terminating.add(job_id)
         self._set_phase(job, "Terminating")
-        asyncio.get_running_loop().create_task(self._kill(job_id))
+        self._stop_workers(job_id)
         return job
 
-    async def _kill(self, job_id: str) -> None:
-        process = self._processes.get(job_id)
-        if process is None:
-            return  # still downloading: _execute sees the flag before starting the process
-        _signal_group(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), KILL_GRACE_S)
-        except asyncio.TimeoutError:
-            _signal_group(process.pid, signal.SIGKILL)
-        # children that ignored SIGTERM outlive the leader: clean up the whole group
-        _signal_group(process.pid, signal.SIGKILL)
+    def _stop_workers(self, job_id: str) -> None:
+        group = self._groups.get(job_id)
+        if group is not None:  # none yet: the run sees _terminating before it starts a worker
+            asyncio.get_running_loop().create_task(group.terminate())
 
     def delete(self, job_id: str) -> None:
         job = self.get(job_id)
@@ -326,7 +274,7 @@ class Trainer:
         self.state.save()
         if job_id in self._running:
             self._terminating.add(job_id)
-            asyncio.get_running_loop().create_task(self._kill(job_id))
+            self._stop_workers(job_id)
         else:
             shutil.rmtree(job["_dir"], ignore_errors=True)
 
@@ -371,21 +319,15 @@ class Trainer:
         }
 
     async def shutdown(self) -> None:
-        """Kill every job process group and wait for the runner tasks."""
+        """Kill every worker's process group and wait for the runner tasks."""
         self._queue.clear()
-        for process in list(self._processes.values()):
-            _signal_group(process.pid, signal.SIGKILL)
+        groups = list(self._groups.values())
+        for group in groups:
+            group.kill()
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for process in list(self._processes.values()):
-            await process.wait()
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
+        for group in groups:
+            await group.reap()
 
