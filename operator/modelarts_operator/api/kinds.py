@@ -45,7 +45,8 @@ ALGORITHM = Kind(
 )
 TRAINING_JOB = Kind(
     "TrainingJob", "trainingjobs", ("matj", "tj"), v1.TrainingJobSpec, v1.TrainingJobStatus,
-    columns=(("Phase", "string", ".status.phase"), ("Progress", "string", ".status.progress"),
+    columns=(("Phase", "string", ".status.phase"), ("Nodes", "integer", ".spec.resources.nodeCount"),
+             ("Progress", "string", ".status.progress"),
              ("Version", "string", ".status.version"),
              ("Accuracy", "number", ".status.metrics.accuracy"), ("Duration", "integer", ".status.durationSeconds")),
     priority_columns=(("Job-ID", "string", ".status.jobId"), ("Output", "string", ".status.outputPath")),

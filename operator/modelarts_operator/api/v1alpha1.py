@@ -289,6 +289,14 @@ class JobMetrics(Schema):
     recall: float | None = None
 
 
+class WorkerStatus(Schema):
+    name: str = Field(description="The worker (ModelArts task), e.g. worker-0; worker-0 is the chief.")
+    state: str = Field(description="Pending, Running, Succeeded, Failed, Stopped (ended by the others' failure or "
+                       "a terminate) or Unknown.")
+    exit_code: int | None = Field(None, description="Its exit code once it ended (negative: killed by that signal).")
+    message: str | None = Field(None, description="What ModelArts said of its end.")
+
+
 class TrainingJobStatus(CommonStatus):
     job_id: str | None = Field(None, description="The ModelArts training job id.")
     phase: str | None = Field(None, description="ModelArts phase: Creating, Pending, Running, Completed, Failed, ...")
@@ -308,6 +316,9 @@ class TrainingJobStatus(CommonStatus):
         None, max_length=16, description="The figures of that line by name, e.g. loss, accuracy, val_accuracy, "
         "seconds (the first 16; pairs that are no name=number are left out).")
     stop_reason: str | None = Field(None, description="Why the operator stopped the job (MaxRuntimeExceeded).")
+    workers: list[WorkerStatus] = Field([], max_length=16, description="Each worker of the job (one per node of "
+                                        "spec.resources.nodeCount) and its state.")
+    failed_worker: str | None = Field(None, description="The worker whose failure ended the job; logTail is its log.")
 
 
 # --- ModelArtsService -------------------------------------------------------------------------

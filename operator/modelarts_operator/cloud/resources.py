@@ -163,7 +163,9 @@ class TrainingJob(_Answer):
     secondary_phase: str = ""  # a finer state (Queuing, CreateFailed, Lost, ...), shown as it comes
     duration_ms: int = 0
     start_time_ms: int = 0
-    task_statuses: list[TaskStatus] = []
+    tasks: list[str] = []  # worker-0 .. worker-<node_count - 1>
+    task_statuses: list[TaskStatus] = []  # one per task that has ended
+    end_related_task: str = ""  # the task whose end ended the last run (status.running_records)
     outputs: dict[str, str] = {}  # output channel -> OBS API path, as the service answers
 
     @classmethod
@@ -177,7 +179,9 @@ class TrainingJob(_Answer):
             id=metadata.get("id", ""), name=metadata.get("name", ""),
             phase=status.get("phase") or "", secondary_phase=status.get("secondary_phase") or "",
             duration_ms=status.get("duration") or 0, start_time_ms=status.get("start_time") or 0,
+            tasks=[t for t in status.get("tasks") or [] if isinstance(t, str)],
             task_statuses=[TaskStatus.model_validate(t) for t in status.get("task_statuses") or []],
+            end_related_task=((status.get("running_records") or [{}])[-1] or {}).get("end_related_task") or "",
             outputs=outputs,
         )
 
@@ -205,9 +209,11 @@ class TrainingJob(_Answer):
     @property
     def failure_message(self) -> str:
         """What went wrong, from the task statuses (exit code and message), for a failed job."""
+        ended = [t for t in self.task_statuses if t.exit_code not in (None, 0) or t.message]
+        cause = [t for t in ended if t.task == self.end_related_task]  # with several workers: the one that failed
         parts = [
             f"{t.task or 'task'} exited with {t.exit_code}" + (f": {t.message}" if t.message else "")
-            for t in self.task_statuses if t.exit_code not in (None, 0) or t.message
+            for t in cause or ended
         ]
         return "; ".join(parts) or f"{self.phase}/{self.secondary_phase}"
 

@@ -21,6 +21,7 @@ from modelarts_operator.controller.errors import ResourceProblem
 from modelarts_operator.controller.packages import package_metrics
 from modelarts_operator.controller.progress import Epoch, last_epoch
 from modelarts_operator.controller.references import require_ready
+from modelarts_operator.controller.workers import failed_worker, worker_states
 
 Job = Resource[TrainingJobSpec, TrainingJobStatus]
 FINISHED_WITH_LOG = ("Running", "Completed", "Failed", "Abnormal", "Terminated")
@@ -185,10 +186,13 @@ class TrainingJobController(KindController):
             outcome.event("MaxRuntimeExceeded", f"stopped after {duration}s (maxRuntime {spec.max_runtime})",
                           warning=True)
         # The log while it runs, and once more when it has finished: a finished job's log does not change.
+        status.workers, status.failed_worker = worker_states(job), failed_worker(job)
         if job.phase in FINISHED_WITH_LOG and not (job.finished and previous_phase == job.phase and status.log_tail):
-            log = cloud.modelarts.training_job_log(job.id)
+            log = cloud.modelarts.training_job_log(job.id)  # worker-0, the chief: its epochs are the progress
             status.log_tail = log_tail(log)
             show_progress(status, last_epoch(log, complete=job.finished))
+            if status.failed_worker not in (None, "worker-0"):  # the log that says why
+                status.log_tail = log_tail(cloud.modelarts.training_job_log(job.id, status.failed_worker))
         if job.phase == "Completed" and not status.metrics:
             status.metrics = self._metrics(res, ctx)
         if job.phase != previous_phase:
