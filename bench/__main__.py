@@ -3,6 +3,7 @@
     python -m bench              # every benchmark
     python -m bench --only model # one group; the others keep their last results
     python -m bench idle         # the same, as a positional (several may be named)
+    python -m bench distributed  # the boot file on 1 and on 2 workers, full MNIST, side by side
     python -m bench idle --sizes 100   # the idle benchmark at one size; the other sizes keep theirs
 """
 
@@ -16,7 +17,7 @@ import os
 from bench.common import SUMMARY, load_results, machine, save_results
 from bench.report import render
 
-GROUPS = ["model", "cloud", "demo", "idle"]
+GROUPS = ["model", "distributed", "cloud", "demo", "idle"]
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 
 def _latency_row(name: str, stats: dict) -> str:
     return f"| {name} | {stats['p50_ms']} | {stats['p99_ms']} | {stats['mean_ms']} | {stats['n']} |"
@@ -139,6 +141,41 @@ def _idle(idle: dict) -> list[str]:
     return lines
 
 
+def _distributed(distributed: dict) -> list[str]:
+    """1 vs 2 workers of the boot file, measured one after the other in the same run."""
+    lines = [
+        f"## Distributed training: 1 vs 2 workers (measured {distributed['measured_at']}, "
+        f"{distributed['machine']['cpus']} CPUs)",
+        "",
+        *textwrap.wrap(
+            "`python -m bench distributed` (`bench/distributed.py`): `model_code/train_mnist_tf.py` on "
+            f"the full training set ({distributed['train_images']} images, {distributed['epochs']} epochs, "
+            "default hyperparameters), first as one worker, then as two worker processes with ModelArts' "
+            "variables (`VC_WORKER_NUM`, `VC_TASK_INDEX`, `VC_WORKER_HOSTS` on loopback): "
+            "`MultiWorkerMirroredStrategy` over gRPC, each worker on its half of the images with half the "
+            "batch (the same global batch and steps). Wall time runs from the first process start to the "
+            "last exit (TensorFlow import, joining the cluster, evaluation and export included); fit time is "
+            "the sum of the chief's epoch times; accuracy is that of the one package written (the chief's). "
+            "On 2 cores the two workers share the cores one worker had alone: this measures the cost of the "
+            "exchange, not a speed-up.", width=100),
+        "",
+        "| workers | wall time (s) | fit time (s) | test accuracy | test F1 | images / batch per worker "
+        "| packages |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in distributed["runs"]:
+        shard = f"{r['images_per_worker']} / {r['batch_per_worker']}"
+        lines.append(f"| {r['workers']} | {r['wall_s']} | {r['fit_s']} | {r['test_accuracy']} | "
+                     f"{r['test_f1']} | {shard} | {r['packages']} |")
+    lines += [
+        "",
+        f"2 workers / 1 worker: wall time {distributed['wall_ratio_two_to_one']}x, fit time "
+        f"{distributed['fit_ratio_two_to_one']}x; test accuracy {distributed['accuracy_difference']:+}.",
+        "",
+    ]
+    return lines
+
+
 def render(results: dict) -> str:
     lines = [
         "# Benchmarks",
@@ -170,6 +207,9 @@ def render(results: dict) -> str:
             f"Runtime / raw at p50: {lat['overhead_ratio_p50']}x.",
             "",
         ]
+    distributed = results.get("distributed")
+    if distributed:
+        lines += _distributed(distributed)
     cloud = results.get("cloud")
     if cloud:
         one, four, local, up = (cloud["predict_1_client"], cloud["predict_4_clients"], cloud["runtime_in_process"],
