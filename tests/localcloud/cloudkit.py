@@ -69,6 +69,11 @@ class Harness:
     def put_text(self, key: str, text: str) -> None:
         assert self.obs.putContent(BUCKET, key, text).status == 200
 
+    def get_text(self, key: str) -> str:
+        answer = self.obs.getObject(BUCKET, key, loadStreamInMemory=True)
+        assert answer.status == 200, answer.errorMessage
+        return answer.body.buffer.decode()
+
     def keys(self, prefix: str) -> list[str]:
         answer = self.obs.listObjects(BUCKET, prefix=prefix)
         assert answer.status == 200

@@ -217,20 +217,47 @@ def test_terminate_kills_the_process_group_and_queued_jobs_wait(lc, tmp_path):
     assert bad.status_code == 400
 
 
-@pytest.mark.slow
-def test_real_boot_file_trains_on_the_public_dataset_and_uploads_the_package(lc):
+def mnist_algorithm(lc, name: str, **parameters: str) -> str:
+    """The builtin boot file and inference code in OBS, as an algorithm with these parameter defaults."""
     lc.put_file("mnist-tensorflow-code/train_mnist_tf.py", BOOT_FILE)
     lc.upload_dir(ROOT / "model_code" / "model", "mnist-tensorflow-code/model/")
-    created = lc.client.create_algorithm(CreateAlgorithmRequest(body={
-        "metadata": {"name": "mnist-tf"},
+    return lc.client.create_algorithm(CreateAlgorithmRequest(body={
+        "metadata": {"name": name},
         "job_config": {
             "code_dir": f"/{BUCKET}/mnist-tensorflow-code/", "boot_file": f"/{BUCKET}/mnist-tensorflow-code/train_mnist_tf.py",
-            "parameters": [{"name": "epochs", "value": "1"}, {"name": "train_limit", "value": "2000"}],
+            "parameters": [{"name": k, "value": v} for k, v in parameters.items()],
             "inputs": [{"name": "data_url"}], "outputs": [{"name": "train_url"}],
             "engine": {"engine_name": "TensorFlow", "engine_version": "TF-2.21-python3.11"},
         },
-    }))
-    body = job_body("mnist-train", {"id": created.metadata.id}, inputs=lc.cloud.public_dataset_path,
+    })).metadata.id
+
+
+@pytest.mark.slow
+def test_two_nodes_train_data_parallel_and_the_chief_alone_writes_the_package(lc):
+    """node_count 2 with the builtin boot file: two workers on TensorFlow's multi-worker runtime over the
+    loopback ports the local cloud gives, the 10k subset split between them, one package, the accuracy of one
+    worker (tests/test_training.py's bound)."""
+    algorithm = mnist_algorithm(lc, "mnist-tf-2", epochs="1", train_limit="10000")
+    body = job_body("mnist-train-2", {"id": algorithm}, inputs=lc.cloud.public_dataset_path,
+                    outputs=f"/{BUCKET}/mnist-model-2/")
+    body["spec"]["resource"]["node_count"] = 2
+    job_id = lc.client.create_training_job(CreateTrainingJobRequest(body=body)).metadata.id
+    job = wait_phase(lc, job_id, {"Completed", "Failed", "Abnormal"}, timeout=300)
+    assert job["status"]["phase"] == "Completed", log_of(lc, job_id)[-3000:]
+    assert [(t["task"], t["exit_code"]) for t in job["status"]["task_statuses"]] == [("worker-0", 0), ("worker-1", 0)]
+    worker_1 = lc.client.show_training_job_logs_preview(
+        ShowTrainingJobLogsPreviewRequest(training_job_id=job_id, task_id="worker-1")).content
+    assert "worker=1/2" in worker_1 and "worker=0/2" in log_of(lc, job_id)
+    keys = lc.keys("mnist-model-2/")
+    assert "mnist-model-2/model/saved_model.pb" in keys and all(k.startswith("mnist-model-2/model/") for k in keys)
+    metrics = json.loads(lc.get_text("mnist-model-2/model/config.json"))["metrics"]
+    assert metrics["accuracy"] >= 0.95, metrics
+
+
+@pytest.mark.slow
+def test_real_boot_file_trains_on_the_public_dataset_and_uploads_the_package(lc):
+    algorithm = mnist_algorithm(lc, "mnist-tf", epochs="1", train_limit="2000")
+    body = job_body("mnist-train", {"id": algorithm}, inputs=lc.cloud.public_dataset_path,
                     outputs=f"/{BUCKET}/mnist-model/")
     job_id = lc.client.create_training_job(CreateTrainingJobRequest(body=body)).metadata.id
     job = wait_phase(lc, job_id, {"Completed", "Failed", "Abnormal"}, timeout=240)
