@@ -1,7 +1,8 @@
 """A TrainingJob with resources.nodeCount 2 through the operator (docs/distributed-training.md): the local
 cloud runs two workers, the status lists each worker's state, `kubectl get trainingjob` shows NODES, and
-a failing worker is named with its own log tail. The boot file here is plain Python (the workers print
-what ModelArts told them); TensorFlow's multi-worker training is tested in tests/test_training_distributed.py."""
+a failing worker is named with its own log tail: with a plain-Python boot file (the workers print what
+ModelArts told them), and with the builtin boot file training on TensorFlow's multi-worker runtime (more of it
+in tests/test_training_distributed.py and tests/localcloud/test_training.py)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,18 @@ def test_two_workers_complete_and_a_failing_worker_is_named(stack):
     assert "worker 1 cannot go on: failing on purpose" in failed["logTail"]  # worker-1's log, not the chief's
     assert [(w["name"], w["state"]) for w in failed["workers"]] == [("worker-0", "Stopped"), ("worker-1", "Failed")]
     assert stack.inventory()["training_jobs"] == 2
+
+
+def test_the_builtin_boot_file_trains_on_two_nodes(stack):
+    documents = [d for d in stack.local_stack() if d["kind"] == "ModelArtsAlgorithm"]
+    stack.apply(*documents)
+    algorithm = documents[0]["metadata"]["name"]
+    job = stack.training_job("mnist-two-nodes", algorithm)
+    job["spec"]["resources"] = {"nodeCount": 2}
+    stack.apply(job)
+    status = stack.wait_ready("trainingjob", "mnist-two-nodes", timeout=240)["status"]
+    assert [(w["name"], w["state"]) for w in status["workers"]] == [("worker-0", "Succeeded"), ("worker-1", "Succeeded")]
+    assert status["progress"] == "1/1" and status["metrics"]["accuracy"] >= 0.8, status["metrics"]
+    assert "worker=0/2" in status["logTail"]  # the chief's log: it joined a cluster of two
+    keys = stack.object_keys(status["outputPath"])
+    assert any(k.endswith("model/saved_model.pb") for k in keys)
