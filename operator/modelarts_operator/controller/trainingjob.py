@@ -8,7 +8,7 @@ import time
 from modelarts_operator.api.conditions import Cond, Reason, not_ready, ready, synced
 from modelarts_operator.api.durations import parse_duration
 from modelarts_operator.api.kinds import ALGORITHM, MNIST_DATASET, TRAINING_JOB
-from modelarts_operator.api.v1alpha1 import JobMetrics, TrainingJobSpec, TrainingJobStatus, shadows
+from modelarts_operator.api.v1alpha1 import TrainingJobSpec, TrainingJobStatus, shadows
 from modelarts_operator.cloud import ObsUrl
 from modelarts_operator.cloud.errors import MODELARTS_CODES, OBS_CODES, none_if_gone
 from modelarts_operator.cloud.resources import TrainingJob
@@ -154,9 +154,6 @@ class TrainingJobController(KindController):
                       f"{status.output_path or '(no output)'}")
         return job
 
-    def _metrics(self, res: Job, ctx: Context) -> JobMetrics | None:
-        return package_metrics(ctx.cloud(res).obs, res.status.output_path)
-
     def reconcile(self, res: Job, ctx: Context) -> Outcome:
         spec, status = res.spec, res.status
         cloud = ctx.cloud(res)
@@ -194,7 +191,7 @@ class TrainingJobController(KindController):
             if status.failed_worker not in (None, "worker-0"):  # the log that says why
                 status.log_tail = log_tail(cloud.modelarts.training_job_log(job.id, status.failed_worker))
         if job.phase == "Completed" and not status.metrics:
-            status.metrics = self._metrics(res, ctx)
+            status.metrics = package_metrics(cloud.obs, status.output_path)
         if job.phase != previous_phase:
             warning = job.phase in ("Failed", "Abnormal", "Terminated")
             outcome.event(job.phase or "Creating", f"training job {job.phase}"

@@ -18,7 +18,6 @@ from modelarts_operator.controller.settings import Settings
 from modelarts_operator.kubectl_plugin.errors import PluginError
 
 DEFAULT_SECRET = Settings.credentials_secret  # the operator's --credentials-secret default
-KIND_BY_NAME = {kind.kind: kind for kind in KINDS}
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 REQUEST_TIMEOUT_S = 30
 
